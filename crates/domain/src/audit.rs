@@ -1,0 +1,71 @@
+//! The audit trail: one record for every change, written in the same transaction as the change.
+
+use time::OffsetDateTime;
+
+use crate::ids::ProjectId;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    ProjectCreate,
+    ApiKeyCreate,
+    CertificateImport,
+    CertificateUpdateScope,
+    CertificateDelete,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ProjectCreate => "project.create",
+            Self::ApiKeyCreate => "apikey.create",
+            Self::CertificateImport => "certificate.import",
+            Self::CertificateUpdateScope => "certificate.update_scope",
+            Self::CertificateDelete => "certificate.delete",
+        }
+    }
+}
+
+/// Who did it: an API key (by id and name) or a local operator at the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    ApiKey { id: i64, name: String },
+    Cli,
+    System,
+}
+
+impl Actor {
+    /// The stored form: `apikey:<id>:<name>`, `cli` or `system`.
+    pub fn label(&self) -> String {
+        match self {
+            Actor::ApiKey { id, name } => format!("apikey:{id}:{name}"),
+            Actor::Cli => "cli".into(),
+            Actor::System => "system".into(),
+        }
+    }
+}
+
+/// One audit record to write.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    pub at: OffsetDateTime,
+    pub actor: Actor,
+    pub action: AuditAction,
+    pub project: Option<ProjectId>,
+    /// e.g. `certificate:42`.
+    pub target: String,
+    /// A small JSON object with the facts of the change.
+    pub detail: String,
+}
+
+/// One audit record as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub action: String,
+    pub project: Option<ProjectId>,
+    pub target: String,
+    pub detail: String,
+}

@@ -1,0 +1,16 @@
+//! certkeeper's domain: the types and rules every API surface shares.
+//!
+//! Nothing here speaks HTTP or SQL. The store persists these types, the core services apply
+//! them, and each HTTP surface only translates its wire shapes to and from them.
+
+pub mod apikey;
+pub mod audit;
+pub mod certificate;
+pub mod clock;
+pub mod ids;
+pub mod keys;
+pub mod project;
+pub mod sealing;
+pub mod x509;
+
+pub use clock::{Clock, FixedClock, SystemClock};
