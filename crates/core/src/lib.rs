@@ -1,1 +1,46 @@
-//! placeholder
+//! certkeeper's services, the "registration authority" of the design: each operation's rules
+//! (who may do it, what is checked, what is recorded) live here once, whichever API surface
+//! the request came through.
+
+pub mod admin;
+pub mod auth;
+mod error;
+pub mod inventory;
+pub mod masterkey;
+
+use std::sync::Arc;
+
+use certkeeper_domain::Clock;
+use certkeeper_domain::sealing::MasterKey;
+use certkeeper_store::Store;
+
+pub use auth::{Access, Principal};
+pub use error::CoreError;
+
+/// Everything a request needs, shared by all surfaces. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Core {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    master_key: Arc<MasterKey>,
+    auth_cache: Arc<auth::AuthCache>,
+}
+
+impl Core {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, master_key: MasterKey) -> Self {
+        Self {
+            store,
+            clock,
+            master_key: Arc::new(master_key),
+            auth_cache: Arc::new(auth::AuthCache::default()),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+}

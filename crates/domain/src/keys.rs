@@ -25,9 +25,13 @@ pub enum KeyError {
     Empty,
     #[error("certificatePrivateKey is an encrypted private key; decrypt it before importing")]
     Encrypted,
-    #[error("certificatePrivateKey is not a PEM or base64 DER private key (PKCS#8, PKCS#1 or SEC1): {0}")]
+    #[error(
+        "certificatePrivateKey is not a PEM or base64 DER private key (PKCS#8, PKCS#1 or SEC1): {0}"
+    )]
     Unreadable(String),
-    #[error("certificatePrivateKey uses an unsupported key algorithm ({0}); supported: RSA, ECDSA P-256, ECDSA P-384, Ed25519")]
+    #[error(
+        "certificatePrivateKey uses an unsupported key algorithm ({0}); supported: RSA, ECDSA P-256, ECDSA P-384, Ed25519"
+    )]
     UnsupportedAlgorithm(String),
     #[error("certificatePrivateKey is malformed: {0}")]
     Malformed(String),
@@ -46,9 +50,15 @@ pub enum Curve {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicKeyMaterial {
     /// Big-endian modulus and exponent, without leading zero bytes.
-    Rsa { modulus: Vec<u8>, exponent: Vec<u8> },
+    Rsa {
+        modulus: Vec<u8>,
+        exponent: Vec<u8>,
+    },
     /// The uncompressed SEC1 point.
-    Ec { curve: Curve, point: Vec<u8> },
+    Ec {
+        curve: Curve,
+        point: Vec<u8>,
+    },
     Ed25519(Vec<u8>),
 }
 
@@ -56,8 +66,12 @@ impl PublicKeyMaterial {
     fn kind(&self) -> &'static str {
         match self {
             Self::Rsa { .. } => "RSA",
-            Self::Ec { curve: Curve::P256, .. } => "ECDSA P-256",
-            Self::Ec { curve: Curve::P384, .. } => "ECDSA P-384",
+            Self::Ec {
+                curve: Curve::P256, ..
+            } => "ECDSA P-256",
+            Self::Ec {
+                curve: Curve::P384, ..
+            } => "ECDSA P-384",
             Self::Ed25519(_) => "Ed25519",
         }
     }
@@ -84,10 +98,16 @@ impl PublicKeyMaterial {
                 .map(|oid| oid.to_id_string())?;
             if curve == OID_P256.to_string() {
                 let pk = p256::PublicKey::from_sec1_bytes(bits).ok()?;
-                Some(Self::Ec { curve: Curve::P256, point: p256_point(&pk) })
+                Some(Self::Ec {
+                    curve: Curve::P256,
+                    point: p256_point(&pk),
+                })
             } else if curve == OID_P384.to_string() {
                 let pk = p384::PublicKey::from_sec1_bytes(bits).ok()?;
-                Some(Self::Ec { curve: Curve::P384, point: p384_point(&pk) })
+                Some(Self::Ec {
+                    curve: Curve::P384,
+                    point: p384_point(&pk),
+                })
             } else {
                 None
             }
@@ -107,7 +127,9 @@ pub struct PrivateKey {
 
 impl std::fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PrivateKey").field("public", &self.public.kind()).finish_non_exhaustive()
+        f.debug_struct("PrivateKey")
+            .field("public", &self.public.kind())
+            .finish_non_exhaustive()
     }
 }
 
@@ -129,16 +151,27 @@ impl PrivateKey {
             let der = base64::engine::general_purpose::STANDARD
                 .decode(text.split_whitespace().collect::<String>())
                 .map_err(|e| KeyError::Unreadable(format!("not PEM, and not base64 ({e})")))?;
-            PrivateKeyDer::try_from(der)
-                .map_err(|e| KeyError::Unreadable(e.to_string()))?
+            PrivateKeyDer::try_from(der).map_err(|e| KeyError::Unreadable(e.to_string()))?
         };
         let (der, public) = match &key {
-            PrivateKeyDer::Pkcs8(k) => (k.secret_pkcs8_der(), public_from_pkcs8(k.secret_pkcs8_der())?),
-            PrivateKeyDer::Pkcs1(k) => (k.secret_pkcs1_der(), public_from_pkcs1(k.secret_pkcs1_der())?),
-            PrivateKeyDer::Sec1(k) => (k.secret_sec1_der(), public_from_sec1(k.secret_sec1_der(), None)?),
+            PrivateKeyDer::Pkcs8(k) => (
+                k.secret_pkcs8_der(),
+                public_from_pkcs8(k.secret_pkcs8_der())?,
+            ),
+            PrivateKeyDer::Pkcs1(k) => (
+                k.secret_pkcs1_der(),
+                public_from_pkcs1(k.secret_pkcs1_der())?,
+            ),
+            PrivateKeyDer::Sec1(k) => (
+                k.secret_sec1_der(),
+                public_from_sec1(k.secret_sec1_der(), None)?,
+            ),
             _ => return Err(KeyError::Unreadable("unknown private key encoding".into())),
         };
-        Ok(Self { der: Zeroizing::new(der.to_vec()), public })
+        Ok(Self {
+            der: Zeroizing::new(der.to_vec()),
+            public,
+        })
     }
 
     /// The key's DER, as it was given (PKCS#8, PKCS#1 or SEC1).
@@ -162,7 +195,11 @@ impl PrivateKey {
             return Ok(());
         }
         let why = if cert_key.kind() != self.public.kind() {
-            format!("the certificate has an {} key, the private key is {}", cert_key.kind(), self.public.kind())
+            format!(
+                "the certificate has an {} key, the private key is {}",
+                cert_key.kind(),
+                self.public.kind()
+            )
         } else {
             format!("both are {}, but they are different keys", cert_key.kind())
         };
@@ -180,7 +217,10 @@ fn pem_error(e: rustls_pki_types::pem::Error) -> String {
 }
 
 fn strip_zeros(b: &[u8]) -> &[u8] {
-    let first = b.iter().position(|&x| x != 0).unwrap_or(b.len().saturating_sub(1));
+    let first = b
+        .iter()
+        .position(|&x| x != 0)
+        .unwrap_or(b.len().saturating_sub(1));
     &b[first..]
 }
 
@@ -203,7 +243,10 @@ fn public_from_pkcs1(der: &[u8]) -> Result<PublicKeyMaterial, KeyError> {
     })
 }
 
-fn public_from_sec1(der: &[u8], curve_hint: Option<ObjectIdentifier>) -> Result<PublicKeyMaterial, KeyError> {
+fn public_from_sec1(
+    der: &[u8],
+    curve_hint: Option<ObjectIdentifier>,
+) -> Result<PublicKeyMaterial, KeyError> {
     let key = sec1::EcPrivateKey::try_from(der)
         .map_err(|e| KeyError::Malformed(format!("EC key: {e}")))?;
     let curve = key
@@ -217,16 +260,26 @@ fn public_from_sec1(der: &[u8], curve_hint: Option<ObjectIdentifier>) -> Result<
         });
     match curve {
         Some(c) if c == OID_P256 => {
-            let sk = p256::SecretKey::from_slice(key.private_key)
-                .map_err(|_| KeyError::Malformed("EC P-256 private scalar is out of range".into()))?;
-            Ok(PublicKeyMaterial::Ec { curve: Curve::P256, point: p256_point(&sk.public_key()) })
+            let sk = p256::SecretKey::from_slice(key.private_key).map_err(|_| {
+                KeyError::Malformed("EC P-256 private scalar is out of range".into())
+            })?;
+            Ok(PublicKeyMaterial::Ec {
+                curve: Curve::P256,
+                point: p256_point(&sk.public_key()),
+            })
         }
         Some(c) if c == OID_P384 => {
-            let sk = p384::SecretKey::from_slice(key.private_key)
-                .map_err(|_| KeyError::Malformed("EC P-384 private scalar is out of range".into()))?;
-            Ok(PublicKeyMaterial::Ec { curve: Curve::P384, point: p384_point(&sk.public_key()) })
+            let sk = p384::SecretKey::from_slice(key.private_key).map_err(|_| {
+                KeyError::Malformed("EC P-384 private scalar is out of range".into())
+            })?;
+            Ok(PublicKeyMaterial::Ec {
+                curve: Curve::P384,
+                point: p384_point(&sk.public_key()),
+            })
         }
-        Some(other) => Err(KeyError::UnsupportedAlgorithm(format!("elliptic curve {other}"))),
+        Some(other) => Err(KeyError::UnsupportedAlgorithm(format!(
+            "elliptic curve {other}"
+        ))),
         None => Err(KeyError::Malformed("EC key names no curve".into())),
     }
 }
@@ -247,12 +300,18 @@ fn public_from_pkcs8(der: &[u8]) -> Result<PublicKeyMaterial, KeyError> {
         // The private key is an OCTET STRING holding the 32-byte seed (RFC 8410).
         let seed = match info.private_key {
             [0x04, 0x20, seed @ ..] if seed.len() == 32 => seed,
-            _ => return Err(KeyError::Malformed("Ed25519 key is not a 32-byte seed".into())),
+            _ => {
+                return Err(KeyError::Malformed(
+                    "Ed25519 key is not a 32-byte seed".into(),
+                ));
+            }
         };
         let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(seed)
             .map_err(|_| KeyError::Malformed("Ed25519 seed rejected".into()))?;
         use ring::signature::KeyPair;
-        Ok(PublicKeyMaterial::Ed25519(pair.public_key().as_ref().to_vec()))
+        Ok(PublicKeyMaterial::Ed25519(
+            pair.public_key().as_ref().to_vec(),
+        ))
     } else {
         Err(KeyError::UnsupportedAlgorithm(oid.to_string()))
     }

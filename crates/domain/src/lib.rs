@@ -9,6 +9,7 @@ pub mod certificate;
 pub mod clock;
 pub mod ids;
 pub mod keys;
+pub mod pem;
 pub mod project;
 pub mod sealing;
 pub mod x509;

@@ -21,7 +21,9 @@ pub enum SealError {
     Random,
     #[error("sealed value is too short to be an AES-GCM ciphertext")]
     Truncated,
-    #[error("sealed value does not open under this master key (wrong key, or data moved between records)")]
+    #[error(
+        "sealed value does not open under this master key (wrong key, or data moved between records)"
+    )]
     WrongKey,
 }
 
@@ -40,20 +42,29 @@ impl std::fmt::Debug for MasterKey {
 impl MasterKey {
     pub fn generate() -> Result<Self, SealError> {
         let mut bytes = Zeroizing::new([0u8; 32]);
-        SystemRandom::new().fill(bytes.as_mut()).map_err(|_| SealError::Random)?;
+        SystemRandom::new()
+            .fill(bytes.as_mut())
+            .map_err(|_| SealError::Random)?;
         Self::from_bytes(*bytes)
     }
 
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, SealError> {
         let bytes = Zeroizing::new(bytes);
-        let unbound = UnboundKey::new(&AES_256_GCM, bytes.as_ref()).map_err(|_| SealError::BadMasterKey)?;
-        Ok(Self { key: LessSafeKey::new(unbound), bytes })
+        let unbound =
+            UnboundKey::new(&AES_256_GCM, bytes.as_ref()).map_err(|_| SealError::BadMasterKey)?;
+        Ok(Self {
+            key: LessSafeKey::new(unbound),
+            bytes,
+        })
     }
 
     /// Reads the key file's text form: 64 hex digits, surrounding white space ignored.
     pub fn from_hex(text: &str) -> Result<Self, SealError> {
         let raw = Zeroizing::new(hex::decode(text.trim()).map_err(|_| SealError::BadMasterKey)?);
-        let bytes: [u8; 32] = raw.as_slice().try_into().map_err(|_| SealError::BadMasterKey)?;
+        let bytes: [u8; 32] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| SealError::BadMasterKey)?;
         Self::from_bytes(bytes)
     }
 
@@ -65,13 +76,19 @@ impl MasterKey {
     /// Encrypts `plaintext`, bound to `aad`. Output: nonce ‖ ciphertext ‖ tag.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new().fill(&mut nonce).map_err(|_| SealError::Random)?;
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| SealError::Random)?;
         let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + AES_256_GCM.tag_len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plaintext);
         let mut body = out.split_off(NONCE_LEN);
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            )
             .map_err(|_| SealError::Random)?;
         out.extend_from_slice(&body);
         Ok(out)
@@ -103,10 +120,16 @@ mod tests {
     fn seal_open_round_trip_and_binding() {
         let k = MasterKey::generate().unwrap();
         let sealed = k.seal(b"certificate:1", b"secret").unwrap();
-        assert_eq!(k.open(b"certificate:1", &sealed).unwrap().as_slice(), b"secret");
+        assert_eq!(
+            k.open(b"certificate:1", &sealed).unwrap().as_slice(),
+            b"secret"
+        );
         assert_eq!(k.open(b"certificate:2", &sealed), Err(SealError::WrongKey));
         let other = MasterKey::generate().unwrap();
-        assert_eq!(other.open(b"certificate:1", &sealed), Err(SealError::WrongKey));
+        assert_eq!(
+            other.open(b"certificate:1", &sealed),
+            Err(SealError::WrongKey)
+        );
         assert_eq!(k.open(b"x", &sealed[..10]), Err(SealError::Truncated));
         // Two seals of the same plaintext differ (fresh nonce).
         assert_ne!(sealed, k.seal(b"certificate:1", b"secret").unwrap());

@@ -4,9 +4,9 @@ use base64::Engine;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
+use x509_parser::asn1_rs::ToDer;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
-use x509_parser::asn1_rs::ToDer;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Name;
 
@@ -23,14 +23,26 @@ pub enum ImportError {
     #[error("{field} holds no CERTIFICATE block")]
     NoCertificate { field: &'static str },
     #[error("{field}: certificate {index} is not a valid X.509 certificate: {reason}")]
-    BadCertificate { field: &'static str, index: usize, reason: String },
+    BadCertificate {
+        field: &'static str,
+        index: usize,
+        reason: String,
+    },
     #[error(
         "certificateChain is out of order: the issuer of {child} ({issuer}) must come next, found {found}; list the chain from the certificate's issuer up to the root"
     )]
-    ChainOrder { child: String, issuer: String, found: String },
-    #[error("certificateChain does not link: {child} was issued by {issuer}, which is not in the chain")]
+    ChainOrder {
+        child: String,
+        issuer: String,
+        found: String,
+    },
+    #[error(
+        "certificateChain does not link: {child} was issued by {issuer}, which is not in the chain"
+    )]
     ChainBroken { child: String, issuer: String },
-    #[error("certificateChain does not link: the signature on {child} does not verify with the key of {issuer}")]
+    #[error(
+        "certificateChain does not link: the signature on {child} does not verify with the key of {issuer}"
+    )]
     ChainSignature { child: String, issuer: String },
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -57,7 +69,11 @@ pub fn check_import(body: &str, key: &str, chain: &str) -> Result<CheckedImport,
     }
     let mut ders = read_certificates("certificateBody", body)?;
     let leaf_der = ders.remove(0);
-    ders.extend(if chain.trim().is_empty() { Vec::new() } else { read_certificates("certificateChain", chain)? });
+    ders.extend(if chain.trim().is_empty() {
+        Vec::new()
+    } else {
+        read_certificates("certificateChain", chain)?
+    });
 
     let leaf = parse("certificateBody", 0, &leaf_der)?;
     let chain_parsed = ders
@@ -80,28 +96,58 @@ pub fn check_import(body: &str, key: &str, chain: &str) -> Result<CheckedImport,
     drop(all);
     drop(chain_parsed);
     drop(leaf);
-    Ok(CheckedImport { der: leaf_der, chain: ders, key, summary })
+    Ok(CheckedImport {
+        der: leaf_der,
+        chain: ders,
+        key,
+        summary,
+    })
 }
 
-fn check_link(child: &X509Certificate<'_>, next: &X509Certificate<'_>, chain: &[X509Certificate<'_>]) -> Result<(), ImportError> {
+fn check_link(
+    child: &X509Certificate<'_>,
+    next: &X509Certificate<'_>,
+    chain: &[X509Certificate<'_>],
+) -> Result<(), ImportError> {
     let child_name = name_of(child);
     if child.issuer().as_raw() != next.subject().as_raw() {
         let issuer = rfc4514(child.issuer());
-        return Err(if chain.iter().any(|c| c.subject().as_raw() == child.issuer().as_raw()) {
-            ImportError::ChainOrder { child: child_name, issuer, found: rfc4514(next.subject()) }
-        } else {
-            ImportError::ChainBroken { child: child_name, issuer }
-        });
+        return Err(
+            if chain
+                .iter()
+                .any(|c| c.subject().as_raw() == child.issuer().as_raw())
+            {
+                ImportError::ChainOrder {
+                    child: child_name,
+                    issuer,
+                    found: rfc4514(next.subject()),
+                }
+            } else {
+                ImportError::ChainBroken {
+                    child: child_name,
+                    issuer,
+                }
+            },
+        );
     }
-    child.verify_signature(Some(next.public_key())).map_err(|_| ImportError::ChainSignature {
-        child: child_name,
-        issuer: rfc4514(next.subject()),
-    })
+    child
+        .verify_signature(Some(next.public_key()))
+        .map_err(|_| ImportError::ChainSignature {
+            child: child_name,
+            issuer: rfc4514(next.subject()),
+        })
 }
 
 fn name_of(cert: &X509Certificate<'_>) -> String {
     let dn = rfc4514(cert.subject());
-    if dn.is_empty() { format!("the certificate with serial {}", serial_hex(cert.raw_serial())) } else { format!("'{dn}'") }
+    if dn.is_empty() {
+        format!(
+            "the certificate with serial {}",
+            serial_hex(cert.raw_serial())
+        )
+    } else {
+        format!("'{dn}'")
+    }
 }
 
 /// Reads one or more certificates: PEM blocks, or a single base64-encoded DER.
@@ -111,7 +157,10 @@ fn read_certificates(field: &'static str, text: &str) -> Result<Vec<Vec<u8>>, Im
         let certs = CertificateDer::pem_slice_iter(text.as_bytes())
             .map(|c| c.map(|c| c.as_ref().to_vec()))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ImportError::Encoding { field, reason: e.to_string() })?;
+            .map_err(|e| ImportError::Encoding {
+                field,
+                reason: e.to_string(),
+            })?;
         if certs.is_empty() {
             return Err(ImportError::NoCertificate { field });
         }
@@ -119,13 +168,24 @@ fn read_certificates(field: &'static str, text: &str) -> Result<Vec<Vec<u8>>, Im
     } else {
         let der = base64::engine::general_purpose::STANDARD
             .decode(text.split_whitespace().collect::<String>())
-            .map_err(|e| ImportError::Encoding { field, reason: format!("not PEM, and not base64 ({e})") })?;
+            .map_err(|e| ImportError::Encoding {
+                field,
+                reason: format!("not PEM, and not base64 ({e})"),
+            })?;
         Ok(vec![der])
     }
 }
 
-fn parse<'a>(field: &'static str, index: usize, der: &'a [u8]) -> Result<X509Certificate<'a>, ImportError> {
-    let bad = |reason: String| ImportError::BadCertificate { field, index, reason };
+fn parse<'a>(
+    field: &'static str,
+    index: usize,
+    der: &'a [u8],
+) -> Result<X509Certificate<'a>, ImportError> {
+    let bad = |reason: String| ImportError::BadCertificate {
+        field,
+        index,
+        reason,
+    };
     let (rest, cert) = X509Certificate::from_der(der).map_err(|e| bad(e.to_string()))?;
     if !rest.is_empty() {
         return Err(bad(format!("{} bytes of trailing data", rest.len())));
@@ -168,7 +228,9 @@ pub fn summarize(cert: &X509Certificate<'_>, der: &[u8]) -> CertificateSummary {
         domain_name,
         additional_names: names,
         public_key_info: public_key_info(cert),
-        signature_algorithm: signature_algorithm(&cert.signature_algorithm.algorithm.to_id_string()),
+        signature_algorithm: signature_algorithm(
+            &cert.signature_algorithm.algorithm.to_id_string(),
+        ),
         issuer: rfc4514(cert.issuer()),
         subject: rfc4514(cert.subject()),
         serial_number: serial_hex(cert.raw_serial()),
@@ -188,7 +250,10 @@ fn ip_string(bytes: &[u8]) -> Option<String> {
 
 /// Upper-case hex of the serial's magnitude, as OpenSSL prints it.
 pub fn serial_hex(raw: &[u8]) -> String {
-    let first = raw.iter().position(|&b| b != 0).unwrap_or(raw.len().saturating_sub(1));
+    let first = raw
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(raw.len().saturating_sub(1));
     hex::encode_upper(&raw[first..])
 }
 
@@ -199,12 +264,21 @@ fn public_key_info(cert: &X509Certificate<'_>) -> String {
         Some(PublicKeyMaterial::Rsa { .. }) => {
             format!("RSA {}", spki.parsed().map(|k| k.key_size()).unwrap_or(0))
         }
-        Some(PublicKeyMaterial::Ec { curve: Curve::P256, .. }) => "ECDSA P-256".into(),
-        Some(PublicKeyMaterial::Ec { curve: Curve::P384, .. }) => "ECDSA P-384".into(),
+        Some(PublicKeyMaterial::Ec {
+            curve: Curve::P256, ..
+        }) => "ECDSA P-256".into(),
+        Some(PublicKeyMaterial::Ec {
+            curve: Curve::P384, ..
+        }) => "ECDSA P-384".into(),
         Some(PublicKeyMaterial::Ed25519(_)) => "Ed25519".into(),
         None => match spki.algorithm.algorithm.to_id_string().as_str() {
             "1.2.840.10045.2.1" => {
-                let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).map(|o| o.to_id_string());
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.as_oid().ok())
+                    .map(|o| o.to_id_string());
                 match curve.as_deref() {
                     Some("1.3.132.0.35") => "ECDSA P-521".into(),
                     Some(other) => format!("ECDSA {other}"),
@@ -259,7 +333,10 @@ pub fn rfc4514(name: &X509Name<'_>) -> String {
                     };
                     match (short, atv.as_str()) {
                         (Some(s), Ok(v)) => format!("{s}={}", escape_value(v)),
-                        _ => format!("{oid}=#{}", hex::encode(atv.attr_value().to_der_vec().unwrap_or_default())),
+                        _ => format!(
+                            "{oid}=#{}",
+                            hex::encode(atv.attr_value().to_der_vec().unwrap_or_default())
+                        ),
                     }
                 })
                 .collect::<Vec<_>>()
@@ -308,7 +385,8 @@ mod tests {
     #[test]
     fn every_leaf_imports() {
         for (name, leaf) in fx::leaves() {
-            let checked = check_import(leaf.cert, leaf.key, leaf.chain).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let checked = check_import(leaf.cert, leaf.key, leaf.chain)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(checked.chain.len(), 2, "{name}");
         }
     }
@@ -322,34 +400,78 @@ mod tests {
 
     #[test]
     fn summary_fields() {
-        let c = check_import(fx::RSA2048_CERT, fx::RSA2048_KEY, fx::CHAIN).unwrap().summary;
+        let c = check_import(fx::RSA2048_CERT, fx::RSA2048_KEY, fx::CHAIN)
+            .unwrap()
+            .summary;
         assert_eq!(c.domain_name, "rsa2048.example.test");
         assert_eq!(c.public_key_info, "RSA 2048");
         assert_eq!(c.signature_algorithm, "sha256WithRSAEncryption");
-        assert_eq!(c.issuer, "O=certkeeper Tests,CN=certkeeper Test Intermediate RSA");
+        assert_eq!(
+            c.issuer,
+            "O=certkeeper Tests,CN=certkeeper Test Intermediate RSA"
+        );
         assert_eq!(c.subject, "O=certkeeper\\, Tests,CN=rsa2048.example.test");
-        let p = check_import(fx::P384_CERT, fx::P384_KEY, "").unwrap().summary;
+        let p = check_import(fx::P384_CERT, fx::P384_KEY, "")
+            .unwrap()
+            .summary;
         assert_eq!(p.public_key_info, "ECDSA P-384");
-        let w = check_import(fx::WILDCARD_CERT, fx::WILDCARD_KEY, "").unwrap().summary;
+        let w = check_import(fx::WILDCARD_CERT, fx::WILDCARD_KEY, "")
+            .unwrap()
+            .summary;
         assert_eq!(w.domain_name, "*.wild.example.test");
         assert_eq!(w.additional_names, vec!["wild.example.test".to_string()]);
-        let s = check_import(fx::SAN100_CERT, fx::SAN100_KEY, "").unwrap().summary;
+        let s = check_import(fx::SAN100_CERT, fx::SAN100_KEY, "")
+            .unwrap()
+            .summary;
         assert_eq!(s.additional_names.len(), 99);
-        let e = check_import(fx::ED25519_CERT, fx::ED25519_KEY, "").unwrap().summary;
+        let e = check_import(fx::ED25519_CERT, fx::ED25519_KEY, "")
+            .unwrap()
+            .summary;
         assert_eq!(e.public_key_info, "Ed25519");
     }
 
     #[test]
     fn refusals() {
-        assert!(matches!(check_import(fx::P256_CERT, fx::UNRELATED_P256_KEY, fx::CHAIN), Err(ImportError::Key(KeyError::Mismatch(_)))));
-        assert!(matches!(check_import(fx::P256_CERT, fx::RSA2048_KEY, fx::CHAIN), Err(ImportError::Key(KeyError::Mismatch(_)))));
-        assert!(matches!(check_import(fx::P256_CERT, fx::P256_KEY, fx::CHAIN_WRONG_ORDER), Err(ImportError::ChainOrder { .. })));
-        assert!(matches!(check_import(fx::P256_CERT, fx::P256_KEY, fx::ROOT), Err(ImportError::ChainBroken { .. })));
-        assert!(matches!(check_import("", fx::P256_KEY, ""), Err(ImportError::EmptyBody)));
-        assert!(matches!(check_import("-----BEGIN CERTIFICATE-----\n@@@@\n-----END CERTIFICATE-----", fx::P256_KEY, ""), Err(ImportError::Encoding { .. })));
-        assert!(matches!(check_import("aGVsbG8=", fx::P256_KEY, ""), Err(ImportError::BadCertificate { .. })));
-        assert!(matches!(check_import(fx::P256_CERT, "", ""), Err(ImportError::Key(KeyError::Empty))));
-        assert!(matches!(check_import(fx::P256_CERT, "-----BEGIN ENCRYPTED PRIVATE KEY-----", ""), Err(ImportError::Key(KeyError::Encrypted))));
+        assert!(matches!(
+            check_import(fx::P256_CERT, fx::UNRELATED_P256_KEY, fx::CHAIN),
+            Err(ImportError::Key(KeyError::Mismatch(_)))
+        ));
+        assert!(matches!(
+            check_import(fx::P256_CERT, fx::RSA2048_KEY, fx::CHAIN),
+            Err(ImportError::Key(KeyError::Mismatch(_)))
+        ));
+        assert!(matches!(
+            check_import(fx::P256_CERT, fx::P256_KEY, fx::CHAIN_WRONG_ORDER),
+            Err(ImportError::ChainOrder { .. })
+        ));
+        assert!(matches!(
+            check_import(fx::P256_CERT, fx::P256_KEY, fx::ROOT),
+            Err(ImportError::ChainBroken { .. })
+        ));
+        assert!(matches!(
+            check_import("", fx::P256_KEY, ""),
+            Err(ImportError::EmptyBody)
+        ));
+        assert!(matches!(
+            check_import(
+                "-----BEGIN CERTIFICATE-----\n@@@@\n-----END CERTIFICATE-----",
+                fx::P256_KEY,
+                ""
+            ),
+            Err(ImportError::Encoding { .. })
+        ));
+        assert!(matches!(
+            check_import("aGVsbG8=", fx::P256_KEY, ""),
+            Err(ImportError::BadCertificate { .. })
+        ));
+        assert!(matches!(
+            check_import(fx::P256_CERT, "", ""),
+            Err(ImportError::Key(KeyError::Empty))
+        ));
+        assert!(matches!(
+            check_import(fx::P256_CERT, "-----BEGIN ENCRYPTED PRIVATE KEY-----", ""),
+            Err(ImportError::Key(KeyError::Encrypted))
+        ));
     }
 
     #[test]

@@ -1,1 +1,108 @@
-//! placeholder
+//! certkeeper's HTTP faces. Each API surface is one module that translates its vendor's wire
+//! shapes (paths, field names, error bodies) to the shared services in `certkeeper-core`, and
+//! holds no rules of its own.
+//!
+//! - [`projects`]: the project certificates API (`/api/v1/projects/{projectId}/certificates`).
+
+mod auth;
+mod extract;
+pub mod projects;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use certkeeper_core::Core;
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+/// The largest request body accepted; larger ones get 413 in the surface's error shape.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub core: Core,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "certkeeper", description = "Self-hosted certificate lifecycle server"),
+    modifiers(&SecuritySchemes),
+    security(("X-API-Key" = []), ("Bearer" = []), ("Basic" = []), ("X-DC-DEVKEY" = []))
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "X-API-Key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        components.add_security_scheme(
+            "X-DC-DEVKEY",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-DC-DEVKEY"))),
+        );
+        components.add_security_scheme(
+            "Bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "Basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+    }
+}
+
+/// The router with every route, and the OpenAPI document generated from the same handlers.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(projects::routes())
+        .split_for_parts();
+    let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
+    api.route(
+        "/openapi.json",
+        get(move || std::future::ready(axum::Json(openapi_json.clone()))),
+    )
+    .route("/healthz", get(|| std::future::ready("ok")))
+    .fallback(projects::fallback)
+    .method_not_allowed_fallback(projects::method_not_allowed)
+    .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .layer(TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(60),
+    ))
+    .layer(TraceLayer::new_for_http())
+    .with_state(state)
+}
+
+/// The generated OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+        .merge(projects::routes())
+        .into_openapi()
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

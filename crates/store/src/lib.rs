@@ -1,1 +1,214 @@
-//! placeholder
+//! certkeeper's storage authority: every SQL statement lives here.
+//!
+//! One SQL text serves SQLite and PostgreSQL through sqlx's `Any` driver (`$n` placeholders,
+//! `RETURNING`, `ON CONFLICT`); only the DDL differs (`migrations/sqlite`,
+//! `migrations/postgres`). Rows are read into private row types and converted to domain types
+//! here, so nothing above this crate sees a column name.
+
+mod apikeys;
+mod audit;
+mod certificates;
+mod error;
+mod projects;
+mod seed;
+mod settings;
+mod time_ms;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use apikeys::{NewApiKey, StoredApiKey};
+pub use certificates::{CertificatePage, InsertOutcome, NewCertificate, StoredCertificate};
+pub use error::StoreError;
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The handle every service uses to reach the database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer at a time; queueing writers here is much faster than letting
+    /// them spin in SQLite's busy handler. `None` on PostgreSQL.
+    write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Connects, creating a SQLite file if it does not exist, and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = normalize_url(url)?;
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Config(format!("database URL {url:?}: {e}")))?;
+        let pool_options = match backend {
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(8)
+                .min_connections(1)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                             PRAGMA cache_size = -65536",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                }),
+            Backend::Postgres => AnyPoolOptions::new().max_connections(16),
+        };
+        let pool = pool_options
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Connect(format!("{}: {e}", redact(&url))))?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        migrator.run(&pool).await?;
+        let write_lock =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Self {
+            pool,
+            backend,
+            write_lock,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection (waiting for those in use).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction. On SQLite it takes the in-process writer lock and begins
+    /// `IMMEDIATE`, so a transaction that reads before it writes can never fail half-way with
+    /// `SQLITE_BUSY`.
+    async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        match &self.write_lock {
+            Some(lock) => {
+                let guard = lock.clone().lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx {
+                    tx,
+                    _guard: Some(guard),
+                })
+            }
+            None => Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                _guard: None,
+            }),
+        }
+    }
+}
+
+/// A write transaction, holding the SQLite writer lock for as long as it lives.
+struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// Recognises the backend and makes a SQLite URL create its file on first use.
+fn normalize_url(url: &str) -> Result<(Backend, String), StoreError> {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let mut url = format!("sqlite:{rest}");
+        if !url.contains("mode=") {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str("mode=rwc");
+        }
+        Ok((Backend::Sqlite, url))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok((Backend::Postgres, url.to_string()))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL {:?}: expected sqlite://PATH or postgres://...",
+            redact(url)
+        )))
+    }
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The file a SQLite URL points at, if it is one.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            normalize_url("sqlite://a.db").unwrap().1,
+            "sqlite://a.db?mode=rwc"
+        );
+        assert_eq!(
+            normalize_url("sqlite://a.db?mode=ro").unwrap().1,
+            "sqlite://a.db?mode=ro"
+        );
+        assert_eq!(
+            normalize_url("postgres://u@h/d").unwrap().0,
+            Backend::Postgres
+        );
+        assert!(normalize_url("mysql://x").is_err());
+        assert_eq!(redact("postgres://u:secret@h/d"), "postgres://u:***@h/d");
+        assert_eq!(
+            sqlite_path("sqlite://dir/a.db?mode=rwc"),
+            Some("dir/a.db".into())
+        );
+    }
+}

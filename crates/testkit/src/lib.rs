@@ -54,7 +54,11 @@ pub struct Leaf {
 
 /// Every valid leaf fixture, by name.
 pub fn leaves() -> Vec<(&'static str, Leaf)> {
-    let l = |cert, key| Leaf { cert, key, chain: CHAIN };
+    let l = |cert, key| Leaf {
+        cert,
+        key,
+        chain: CHAIN,
+    };
     vec![
         ("rsa2048", l(RSA2048_CERT, RSA2048_KEY)),
         ("rsa4096", l(RSA4096_CERT, RSA4096_KEY)),

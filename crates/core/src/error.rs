@@ -1,0 +1,36 @@
+//! The services' one error type; each API surface maps it to its own wire shape.
+
+use certkeeper_domain::ids::CertificateId;
+use certkeeper_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// No credentials, or credentials that match no key.
+    #[error("a valid API key is required")]
+    Unauthenticated,
+    /// The key is valid but may not do this here.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is malformed or breaks a rule; the message says how.
+    #[error("{0}")]
+    Invalid(String),
+    /// The request conflicts with what is stored.
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        existing: Option<CertificateId>,
+    },
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// A failure that is not the caller's doing (key sealing, randomness, ...).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl CoreError {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
+        Self::Internal(e.to_string())
+    }
+}

@@ -1,0 +1,246 @@
+//! The certificate inventory: import, list, read, re-scope and delete.
+
+use certkeeper_domain::audit::{AuditAction, NewAuditEvent};
+use certkeeper_domain::certificate::{CertificateRecord, CertificateType, Scope};
+use certkeeper_domain::ids::{CertificateId, ProjectId, SslCertificateId};
+use certkeeper_domain::project::Project;
+use certkeeper_domain::{pem, x509};
+use certkeeper_store::{InsertOutcome, NewCertificate};
+use serde_json::json;
+
+use crate::{Access, Core, CoreError, Principal};
+
+/// The largest page a listing returns.
+pub const MAX_PAGE_SIZE: i64 = 500;
+/// The page size when none is asked for.
+pub const DEFAULT_PAGE_SIZE: i64 = 20;
+
+/// An import as submitted.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    pub body: String,
+    pub private_key: String,
+    pub chain: String,
+    pub scope: Scope,
+}
+
+/// A page request: 1-based index, bounded size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub index: i64,
+    pub size: i64,
+}
+
+impl PageRequest {
+    /// Checks a requested page; `None` takes the default.
+    pub fn new(index: Option<i64>, size: Option<i64>) -> Result<Self, CoreError> {
+        let index = index.unwrap_or(1);
+        let size = size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if index < 1 {
+            return Err(CoreError::Invalid(format!(
+                "PageIndex must be 1 or more (got {index})"
+            )));
+        }
+        if !(1..=MAX_PAGE_SIZE).contains(&size) {
+            return Err(CoreError::Invalid(format!(
+                "PageSize must be between 1 and {MAX_PAGE_SIZE} (got {size})"
+            )));
+        }
+        Ok(Self { index, size })
+    }
+}
+
+/// A page of certificates and where it sits in the whole listing.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<CertificateRecord>,
+    pub request: PageRequest,
+    pub total: i64,
+}
+
+impl Page {
+    pub fn total_pages(&self) -> i64 {
+        (self.total + self.request.size - 1) / self.request.size
+    }
+}
+
+impl Core {
+    pub async fn import_certificate(
+        &self,
+        who: &Principal,
+        project: ProjectId,
+        req: ImportRequest,
+    ) -> Result<CertificateRecord, CoreError> {
+        let project = self.authorize_project(who, project, Access::Write).await?;
+        let checked = x509::check_import(&req.body, &req.private_key, &req.chain)
+            .map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let ssl_id = SslCertificateId::new_random();
+        let sealed = self
+            .master_key
+            .seal(key_aad(ssl_id).as_bytes(), checked.key.der())
+            .map_err(CoreError::internal)?;
+        let now = self.now();
+        let new = NewCertificate {
+            ssl_certificate_id: ssl_id,
+            container_id: project.container_id,
+            scope: req.scope,
+            certificate_type: CertificateType::Imported,
+            summary: checked.summary,
+            der: checked.der,
+            chain_pem: pem::certificates(checked.chain.iter().map(Vec::as_slice)),
+            private_key_sealed: Some(sealed),
+            at: now,
+        };
+        let actor = who.actor();
+        let outcome = self
+            .store
+            .insert_certificate(new, |r| NewAuditEvent {
+                at: now,
+                actor,
+                action: AuditAction::CertificateImport,
+                project: Some(project.id),
+                target: format!("certificate:{}", r.id),
+                detail: json!({
+                    "sslCertificateId": r.ssl_certificate_id.to_string(),
+                    "domainName": r.summary.domain_name,
+                    "serialNumber": r.summary.serial_number,
+                    "scope": r.scope.name(),
+                })
+                .to_string(),
+            })
+            .await?;
+        match outcome {
+            InsertOutcome::Inserted(r) => Ok(r),
+            InsertOutcome::Duplicate(existing) => Err(CoreError::Conflict {
+                message: format!(
+                    "this certificate is already in project {} as certificate {existing}",
+                    project.id
+                ),
+                existing: Some(existing),
+            }),
+        }
+    }
+
+    pub async fn list_certificates(
+        &self,
+        who: &Principal,
+        project: ProjectId,
+        page: PageRequest,
+    ) -> Result<Page, CoreError> {
+        let project = self.authorize_project(who, project, Access::Read).await?;
+        let offset = (page.index - 1).saturating_mul(page.size);
+        let found = self
+            .store
+            .visible_certificates(project.container_id, offset, page.size)
+            .await?;
+        Ok(Page {
+            items: found.items,
+            request: page,
+            total: found.total,
+        })
+    }
+
+    pub async fn get_certificate(
+        &self,
+        who: &Principal,
+        project: ProjectId,
+        id: CertificateId,
+    ) -> Result<CertificateRecord, CoreError> {
+        let project = self.authorize_project(who, project, Access::Read).await?;
+        self.visible(&project, id).await
+    }
+
+    pub async fn update_certificate_scope(
+        &self,
+        who: &Principal,
+        project: ProjectId,
+        id: CertificateId,
+        scope: Scope,
+    ) -> Result<CertificateRecord, CoreError> {
+        let project = self.authorize_project(who, project, Access::Write).await?;
+        let before = self.owned(&project, id).await?;
+        let now = self.now();
+        let actor = who.actor();
+        self.store
+            .update_certificate_scope(id, scope, now, |r| NewAuditEvent {
+                at: now,
+                actor,
+                action: AuditAction::CertificateUpdateScope,
+                project: Some(project.id),
+                target: format!("certificate:{}", r.id),
+                detail: json!({ "from": before.scope.name(), "to": r.scope.name() }).to_string(),
+            })
+            .await?
+            .ok_or_else(|| not_found(&project, id))
+    }
+
+    pub async fn delete_certificate(
+        &self,
+        who: &Principal,
+        project: ProjectId,
+        id: CertificateId,
+    ) -> Result<CertificateRecord, CoreError> {
+        let project = self.authorize_project(who, project, Access::Write).await?;
+        self.owned(&project, id).await?;
+        let now = self.now();
+        let actor = who.actor();
+        self.store
+            .delete_certificate(id, |r| NewAuditEvent {
+                at: now,
+                actor,
+                action: AuditAction::CertificateDelete,
+                project: Some(project.id),
+                target: format!("certificate:{}", r.id),
+                detail: json!({
+                    "sslCertificateId": r.ssl_certificate_id.to_string(),
+                    "domainName": r.summary.domain_name,
+                    "serialNumber": r.summary.serial_number,
+                })
+                .to_string(),
+            })
+            .await?
+            .ok_or_else(|| not_found(&project, id))
+    }
+
+    /// A certificate the project can see: its own, or an organization-scoped one.
+    async fn visible(
+        &self,
+        project: &Project,
+        id: CertificateId,
+    ) -> Result<CertificateRecord, CoreError> {
+        match self.store.certificate(id).await? {
+            Some(c) if c.container_id == project.container_id || c.scope == Scope::Organization => {
+                Ok(c)
+            }
+            _ => Err(not_found(project, id)),
+        }
+    }
+
+    /// A certificate the project may change: only its own.
+    async fn owned(
+        &self,
+        project: &Project,
+        id: CertificateId,
+    ) -> Result<CertificateRecord, CoreError> {
+        let c = self.visible(project, id).await?;
+        if c.container_id != project.container_id {
+            return Err(CoreError::Forbidden(format!(
+                "certificate {id} is shared by another project (Organization scope); only its own project can change or delete it"
+            )));
+        }
+        Ok(c)
+    }
+}
+
+fn not_found(project: &Project, id: CertificateId) -> CoreError {
+    CoreError::NotFound(format!(
+        "certificate {id} not found in project {}",
+        project.id
+    ))
+}
+
+/// The associated data a certificate's private key is sealed under: binds the ciphertext to
+/// its record.
+pub(crate) fn key_aad(id: SslCertificateId) -> String {
+    format!("certificate:{id}:private-key")
+}

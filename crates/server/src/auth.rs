@@ -1,0 +1,53 @@
+//! Reading credentials from a request, the ways vendor clients send them: `X-API-Key`,
+//! `Authorization: Bearer`, DigiCert's `X-DC-DEVKEY`, or HTTP Basic with the key as the
+//! password (Keyfactor clients send Basic).
+
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use base64::Engine;
+
+/// The API key a request presents, if any.
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<String> {
+    for name in ["x-api-key", "x-dc-devkey"] {
+        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            return Some(v.trim().to_string());
+        }
+    }
+    let auth = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = auth.split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some(rest.trim().to_string())
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (_user, password) = text.split_once(':')?;
+        Some(password.to_string())
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn reads_every_header_form() {
+        let mut h = HeaderMap::new();
+        assert_eq!(presented_key(&h), None);
+        h.insert("authorization", HeaderValue::from_static("Bearer abc"));
+        assert_eq!(presented_key(&h).as_deref(), Some("abc"));
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("Basic dXNlcjpzZWNyZXQ="),
+        );
+        assert_eq!(presented_key(&h).as_deref(), Some("secret"));
+        h.insert("x-dc-devkey", HeaderValue::from_static("dc"));
+        assert_eq!(presented_key(&h).as_deref(), Some("dc"));
+        h.insert("x-api-key", HeaderValue::from_static("k"));
+        assert_eq!(presented_key(&h).as_deref(), Some("k"));
+    }
+}

@@ -1,0 +1,41 @@
+//! Surface-neutral request reading. Each surface wraps these to give failures its own error
+//! shape, so no extractor rejection ever reaches a client as axum's plain-text default.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+/// Why a request body could not be read.
+#[derive(Debug)]
+pub(crate) struct BodyError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+/// Reads a JSON body (whatever its Content-Type says, as lenient vendor servers do), within
+/// the body limit. Unknown fields are ignored; wrong types are a 400 naming the field.
+pub(crate) async fn json_body<T: DeserializeOwned, S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<T, BodyError> {
+    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("request body is larger than {} bytes", crate::BODY_LIMIT)
+        } else {
+            format!("cannot read request body: {}", rejection.body_text())
+        };
+        BodyError { status, message }
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(BodyError {
+            status: StatusCode::BAD_REQUEST,
+            message: "request body must be a JSON object".into(),
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| BodyError {
+        status: StatusCode::BAD_REQUEST,
+        message: format!("invalid JSON body: {e}"),
+    })
+}

@@ -1,0 +1,223 @@
+//! Handlers: read the wire request, call the service, write the wire response.
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use certkeeper_core::inventory::{ImportRequest as CoreImport, PageRequest};
+
+use super::error::{ApiError, Body, Caller, CertificatePath, ProjectPath};
+use super::wire::{
+    self, Certificate, CertificateListItem, Envelope, ErrorEnvelope, ImportRequest, ResultInfo,
+    UpdateRequest,
+};
+use crate::AppState;
+
+type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
+
+/// Reads `PageIndex` / `PageSize`, matching names case-insensitively as the vendor's
+/// (ASP.NET) model binding does, so `pageIndex` and `pagesize` work too.
+fn page_request(query: Option<&str>) -> Result<PageRequest, ApiError> {
+    let mut index = None;
+    let mut size = None;
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let slot = match k.to_ascii_lowercase().as_str() {
+            "pageindex" => &mut index,
+            "pagesize" => &mut size,
+            _ => continue,
+        };
+        let n = v
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request(format!("{k} must be an integer, got {v:?}")))?;
+        *slot = Some(n);
+    }
+    Ok(PageRequest::new(index, size)?)
+}
+
+/// List the certificates of a project: its own and every Organization-scoped one.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{projectId}/certificates",
+    tag = "Certificates",
+    params(
+        ("projectId" = uuid::Uuid, Path, description = "The project's id"),
+        ("PageIndex" = Option<i64>, Query, description = "1-based page number (default 1); `pageIndex` also accepted"),
+        ("PageSize" = Option<i64>, Query, description = "Items per page, 1 to 500 (default 20); `pageSize` also accepted"),
+    ),
+    responses(
+        (status = 200, description = "A page of certificates", body = Envelope<Vec<CertificateListItem>>),
+        (status = 400, description = "Bad paging parameters", body = ErrorEnvelope),
+        (status = 401, description = "No or unknown API key", body = ErrorEnvelope),
+        (status = 403, description = "The key cannot reach this project", body = ErrorEnvelope),
+        (status = 404, description = "Unknown project", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn list_certificates(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    ProjectPath(project): ProjectPath,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Vec<CertificateListItem>> {
+    let page_req = page_request(query.as_deref())?;
+    let page = state
+        .core
+        .list_certificates(&who, project, page_req)
+        .await?;
+    let now = state.core.now();
+    let items = page
+        .items
+        .iter()
+        .map(|r| CertificateListItem::from_record(r, now))
+        .collect();
+    let mut envelope = Envelope::ok(items, None);
+    envelope.result_info = Some(ResultInfo::from(&page));
+    Ok(Json(envelope))
+}
+
+/// Import a certificate with its private key and chain.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{projectId}/certificates/import",
+    tag = "Certificates",
+    params(("projectId" = uuid::Uuid, Path, description = "The project's id")),
+    request_body = ImportRequest,
+    responses(
+        (status = 200, description = "Imported", body = Envelope<Certificate>),
+        (status = 400, description = "Malformed certificate, key or chain, key mismatch, bad scopeId", body = ErrorEnvelope),
+        (status = 401, description = "No or unknown API key", body = ErrorEnvelope),
+        (status = 403, description = "The key cannot write in this project", body = ErrorEnvelope),
+        (status = 404, description = "Unknown project", body = ErrorEnvelope),
+        (status = 409, description = "The project already holds this certificate", body = ErrorEnvelope),
+        (status = 413, description = "Body over 1 MiB", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn import_certificate(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    ProjectPath(project): ProjectPath,
+    Body(body): Body<ImportRequest>,
+) -> ApiResult<Certificate> {
+    let scope = wire::scope(body.scope_id).map_err(ApiError::bad_request)?;
+    let body_text = body
+        .certificate_body
+        .ok_or_else(|| ApiError::bad_request("certificateBody is required"))?;
+    let key = body
+        .certificate_private_key
+        .ok_or_else(|| ApiError::bad_request("certificatePrivateKey is required"))?;
+    let req = CoreImport {
+        body: body_text,
+        private_key: key,
+        chain: body.certificate_chain.unwrap_or_default(),
+        scope,
+    };
+    let record = state.core.import_certificate(&who, project, req).await?;
+    Ok(Json(Envelope::ok(
+        Certificate::from_record(&record, state.core.now()),
+        Some("Certificate imported."),
+    )))
+}
+
+/// Get one certificate.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{projectId}/certificates/{id}",
+    tag = "Certificates",
+    params(
+        ("projectId" = uuid::Uuid, Path, description = "The project's id"),
+        ("id" = i64, Path, description = "The certificate's id"),
+    ),
+    responses(
+        (status = 200, description = "The certificate", body = Envelope<Certificate>),
+        (status = 400, description = "Malformed id", body = ErrorEnvelope),
+        (status = 401, description = "No or unknown API key", body = ErrorEnvelope),
+        (status = 403, description = "The key cannot reach this project", body = ErrorEnvelope),
+        (status = 404, description = "Unknown project or certificate", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn get_certificate(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    CertificatePath(project, id): CertificatePath,
+) -> ApiResult<Certificate> {
+    let record = state.core.get_certificate(&who, project, id).await?;
+    Ok(Json(Envelope::ok(
+        Certificate::from_record(&record, state.core.now()),
+        None,
+    )))
+}
+
+/// Change a certificate's scope.
+#[utoipa::path(
+    put,
+    path = "/api/v1/projects/{projectId}/certificates/{id}",
+    tag = "Certificates",
+    params(
+        ("projectId" = uuid::Uuid, Path, description = "The project's id"),
+        ("id" = i64, Path, description = "The certificate's id"),
+    ),
+    request_body = UpdateRequest,
+    responses(
+        (status = 200, description = "Updated", body = Envelope<Certificate>),
+        (status = 400, description = "Bad scopeId or id", body = ErrorEnvelope),
+        (status = 401, description = "No or unknown API key", body = ErrorEnvelope),
+        (status = 403, description = "Read-only key, or a certificate shared by another project", body = ErrorEnvelope),
+        (status = 404, description = "Unknown project or certificate", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn update_certificate(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    CertificatePath(project, id): CertificatePath,
+    Body(body): Body<UpdateRequest>,
+) -> ApiResult<Certificate> {
+    let scope = wire::scope(body.scope_id).map_err(ApiError::bad_request)?;
+    let record = state
+        .core
+        .update_certificate_scope(&who, project, id, scope)
+        .await?;
+    Ok(Json(Envelope::ok(
+        Certificate::from_record(&record, state.core.now()),
+        Some("Certificate updated."),
+    )))
+}
+
+/// Delete a certificate (and its stored key).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/projects/{projectId}/certificates/{id}",
+    tag = "Certificates",
+    params(
+        ("projectId" = uuid::Uuid, Path, description = "The project's id"),
+        ("id" = i64, Path, description = "The certificate's id"),
+    ),
+    responses(
+        (status = 200, description = "Deleted; the result is the deleted certificate", body = Envelope<Certificate>),
+        (status = 400, description = "Malformed id", body = ErrorEnvelope),
+        (status = 401, description = "No or unknown API key", body = ErrorEnvelope),
+        (status = 403, description = "Read-only key, or a certificate shared by another project", body = ErrorEnvelope),
+        (status = 404, description = "Unknown project or certificate", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn delete_certificate(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    CertificatePath(project, id): CertificatePath,
+) -> ApiResult<Certificate> {
+    let record = state.core.delete_certificate(&who, project, id).await?;
+    Ok(Json(Envelope::ok(
+        Certificate::from_record(&record, state.core.now()),
+        Some("Certificate deleted."),
+    )))
+}
+
+/// Unknown paths answer in the envelope shape too.
+pub(crate) async fn fallback() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /openapi.json")
+}
+
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this endpoint; see /openapi.json",
+    )
+}

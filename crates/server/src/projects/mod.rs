@@ -1,0 +1,27 @@
+//! The project certificates API (seed 003): `/api/v1/projects/{projectId}/certificates`.
+//!
+//! Responses use the vendor's envelope (`success`, `errors`, `messages`, `result`,
+//! `resultInfo`), errors included.
+
+mod error;
+mod handlers;
+pub mod wire;
+
+pub use error::ApiError;
+pub(crate) use handlers::{fallback, method_not_allowed};
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::list_certificates))
+        .routes(routes!(handlers::import_certificate))
+        .routes(routes!(
+            handlers::get_certificate,
+            handlers::update_certificate,
+            handlers::delete_certificate
+        ))
+}

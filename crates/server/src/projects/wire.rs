@@ -1,0 +1,249 @@
+//! The project certificates API's wire shapes, field for field as the vendor documents them.
+
+use certkeeper_core::inventory::Page;
+use certkeeper_domain::certificate::{CertificateRecord, Scope};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::iso8601::{
+    Config, EncodedConfig, Iso8601, TimePrecision,
+};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// `2021-07-26T08:51:51.079Z`: ISO 8601, UTC, milliseconds, as the vendor's examples show.
+const WIRE_DATE: EncodedConfig = Config::DEFAULT
+    .set_time_precision(TimePrecision::Second {
+        decimal_digits: std::num::NonZeroU8::new(3),
+    })
+    .encode();
+
+pub(crate) fn wire_date(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&Iso8601::<WIRE_DATE>)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Every response: the outcome, messages, the result and (for listings) paging.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope<T> {
+    pub success: bool,
+    pub errors: Vec<String>,
+    pub messages: Vec<String>,
+    pub result: Option<T>,
+    pub result_info: Option<ResultInfo>,
+}
+
+impl<T> Envelope<T> {
+    pub fn ok(result: T, message: Option<&str>) -> Self {
+        Self {
+            success: true,
+            errors: Vec::new(),
+            messages: message.map(str::to_string).into_iter().collect(),
+            result: Some(result),
+            result_info: None,
+        }
+    }
+}
+
+/// An error response: `success` false, the reason in `errors`.
+pub type ErrorEnvelope = Envelope<()>;
+
+impl ErrorEnvelope {
+    pub fn error(message: String) -> Self {
+        Self {
+            success: false,
+            errors: vec![message],
+            messages: Vec::new(),
+            result: None,
+            result_info: None,
+        }
+    }
+}
+
+/// Paging of a listing. `pageIndex` is 1-based.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultInfo {
+    pub total_count: i64,
+    pub page_index: i64,
+    pub page_size: i64,
+    pub total_pages: i64,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+}
+
+impl From<&Page> for ResultInfo {
+    fn from(p: &Page) -> Self {
+        let total_pages = p.total_pages();
+        Self {
+            total_count: p.total,
+            page_index: p.request.index,
+            page_size: p.request.size,
+            total_pages,
+            has_next_page: p.request.index < total_pages,
+            has_previous_page: p.request.index > 1 && total_pages > 0,
+        }
+    }
+}
+
+/// A DNS record to publish to prove control of a name (filled for created certificates).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DnsRecord {
+    pub key: String,
+    pub value: String,
+}
+
+/// `scopeOptions`: the scope names and their `scopeId`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScopeOptions {
+    pub project: i64,
+    pub organization: i64,
+}
+
+/// One certificate, in full.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Certificate {
+    pub id: i64,
+    pub project_id: Uuid,
+    /// 0 = Project, 1 = Organization.
+    pub scope_id: i64,
+    pub ssl_certificate_id: Uuid,
+    pub domain_name: String,
+    /// The other subject alternative names, comma-separated.
+    pub additional_names: String,
+    /// e.g. `ECDSA P-256`, `RSA 2048`.
+    pub public_key_info: String,
+    /// e.g. `ecdsa-with-SHA256`, `sha256WithRSAEncryption`.
+    pub signature_algorithm: String,
+    /// Issuer distinguished name (RFC 4514).
+    pub issuer: String,
+    /// `Imported` or `Issued`.
+    pub certificate_type: String,
+    /// `Active`, `Expired` or `NotYetValid`, at the time of the request.
+    pub certificate_status: String,
+    /// The challenge type of a created certificate (`dns-01`); null for imports.
+    pub certificate_challenge: Option<String>,
+    /// Upper-case hex.
+    pub serial_number: String,
+    pub dns_records: Vec<DnsRecord>,
+    pub not_before: String,
+    pub not_after: String,
+    pub scope_options: ScopeOptions,
+    pub last_modified: String,
+}
+
+impl Certificate {
+    pub fn from_record(r: &CertificateRecord, now: OffsetDateTime) -> Self {
+        Self {
+            id: r.id.0,
+            project_id: r.project_id.0,
+            scope_id: r.scope.id(),
+            ssl_certificate_id: r.ssl_certificate_id.0,
+            domain_name: r.summary.domain_name.clone(),
+            additional_names: r.summary.additional_names.join(","),
+            public_key_info: r.summary.public_key_info.clone(),
+            signature_algorithm: r.summary.signature_algorithm.clone(),
+            issuer: r.summary.issuer.clone(),
+            certificate_type: r.certificate_type.as_str().to_string(),
+            certificate_status: r.status_at(now).as_str().to_string(),
+            certificate_challenge: None,
+            serial_number: r.summary.serial_number.clone(),
+            dns_records: Vec::new(),
+            not_before: wire_date(r.summary.not_before),
+            not_after: wire_date(r.summary.not_after),
+            scope_options: ScopeOptions {
+                project: Scope::Project.id(),
+                organization: Scope::Organization.id(),
+            },
+            last_modified: wire_date(r.last_modified),
+        }
+    }
+}
+
+/// One certificate in a listing. `distributionId` is always null: certkeeper has no CDN
+/// distributions. `projectId` and `scopeId` are additions, so a client can tell a shared
+/// (Organization) certificate from its project's own.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateListItem {
+    pub id: i64,
+    pub distribution_id: Option<String>,
+    pub ssl_certificate_id: Uuid,
+    pub domain_name: String,
+    pub additional_names: String,
+    pub certificate_type: String,
+    pub certificate_status: String,
+    /// `Project` or `Organization`.
+    pub scope: String,
+    pub last_modified: String,
+    pub project_id: Uuid,
+    pub scope_id: i64,
+}
+
+impl CertificateListItem {
+    pub fn from_record(r: &CertificateRecord, now: OffsetDateTime) -> Self {
+        Self {
+            id: r.id.0,
+            distribution_id: None,
+            ssl_certificate_id: r.ssl_certificate_id.0,
+            domain_name: r.summary.domain_name.clone(),
+            additional_names: r.summary.additional_names.join(","),
+            certificate_type: r.certificate_type.as_str().to_string(),
+            certificate_status: r.status_at(now).as_str().to_string(),
+            scope: r.scope.name().to_string(),
+            last_modified: wire_date(r.last_modified),
+            project_id: r.project_id.0,
+            scope_id: r.scope.id(),
+        }
+    }
+}
+
+/// `POST .../certificates/import`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportRequest {
+    /// The certificate: PEM (one or more blocks; extra blocks start the chain) or base64 DER.
+    pub certificate_body: Option<String>,
+    /// Its private key: PEM or base64 DER, PKCS#8, PKCS#1 (RSA) or SEC1 (EC). Unencrypted.
+    pub certificate_private_key: Option<String>,
+    /// The issuing chain, issuer first. May be empty for a self-signed certificate.
+    pub certificate_chain: Option<String>,
+    /// 0 = Project, 1 = Organization.
+    pub scope_id: Option<i64>,
+}
+
+/// `PUT .../certificates/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateRequest {
+    /// 0 = Project, 1 = Organization.
+    pub scope_id: Option<i64>,
+}
+
+/// Reads a required `scopeId`.
+pub(crate) fn scope(scope_id: Option<i64>) -> Result<Scope, String> {
+    let id = scope_id.ok_or("scopeId is required (0 = Project, 1 = Organization)")?;
+    Scope::from_id(id)
+        .ok_or_else(|| format!("scopeId must be 0 (Project) or 1 (Organization), got {id}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn dates_have_milliseconds_and_z() {
+        assert_eq!(
+            wire_date(datetime!(2021-07-26 08:51:51.079 UTC)),
+            "2021-07-26T08:51:51.079Z"
+        );
+        assert_eq!(
+            wire_date(datetime!(2021-07-26 10:51:51 +2)),
+            "2021-07-26T08:51:51.000Z"
+        );
+    }
+}

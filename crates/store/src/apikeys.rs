@@ -1,0 +1,168 @@
+//! API keys: stored as a clear lookup prefix plus the SHA-256 of the whole token.
+
+use certkeeper_domain::apikey::{ApiKey, ApiKeyHash, Role};
+use certkeeper_domain::audit::NewAuditEvent;
+use certkeeper_domain::ids::{ApiKeyId, ProjectId};
+use certkeeper_domain::project::Project;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use crate::time_ms::{from_ms, to_ms};
+use crate::{Store, StoreError, audit, projects};
+
+/// A key with what is needed to authenticate it.
+#[derive(Debug, Clone)]
+pub struct StoredApiKey {
+    pub key: ApiKey,
+    pub hash: ApiKeyHash,
+    pub revoked: bool,
+}
+
+/// The fields of a key to create.
+#[derive(Debug, Clone)]
+pub struct NewApiKey<'a> {
+    pub name: &'a str,
+    pub lookup_prefix: &'a str,
+    pub hash: &'a ApiKeyHash,
+    pub role: Role,
+    pub project: Option<&'a Project>,
+    pub at: OffsetDateTime,
+}
+
+fn key_from_row(r: &AnyRow) -> Result<StoredApiKey, StoreError> {
+    let role: String = r.try_get("role")?;
+    let project: Option<String> = r.try_get("project_uuid")?;
+    let hash: Vec<u8> = r.try_get("key_hash")?;
+    let revoked: Option<i64> = r.try_get("revoked_at_ms")?;
+    Ok(StoredApiKey {
+        key: ApiKey {
+            id: ApiKeyId(r.try_get("id")?),
+            name: r.try_get("name")?,
+            role: role.parse().map_err(StoreError::Corrupt)?,
+            project: project
+                .map(|p| {
+                    p.parse::<ProjectId>()
+                        .map_err(|e| StoreError::Corrupt(format!("api key project: {e}")))
+                })
+                .transpose()?,
+            created_at: from_ms(r.try_get("created_at_ms")?)?,
+        },
+        hash: ApiKeyHash(
+            hash.try_into()
+                .map_err(|_| StoreError::Corrupt("api key hash length".into()))?,
+        ),
+        revoked: revoked.is_some(),
+    })
+}
+
+pub(crate) async fn insert_key(
+    conn: &mut sqlx::AnyConnection,
+    new: &NewApiKey<'_>,
+) -> Result<ApiKey, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO api_keys (name, lookup_prefix, key_hash, role, container_id, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(new.name)
+    .bind(new.lookup_prefix)
+    .bind(new.hash.0.to_vec())
+    .bind(new.role.as_str())
+    .bind(new.project.map(|p| p.container_id.0))
+    .bind(to_ms(new.at))
+    .fetch_one(conn)
+    .await?;
+    Ok(ApiKey {
+        id: ApiKeyId(row.try_get("id")?),
+        name: new.name.to_string(),
+        role: new.role,
+        project: new.project.map(|p| p.id),
+        created_at: new.at,
+    })
+}
+
+impl Store {
+    pub async fn create_api_key(
+        &self,
+        new: NewApiKey<'_>,
+        audit_event: impl FnOnce(&ApiKey) -> NewAuditEvent,
+    ) -> Result<ApiKey, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let key = insert_key(&mut tx, &new).await?;
+        audit::insert(&mut tx, &audit_event(&key)).await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    pub async fn api_key_by_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Option<StoredApiKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT k.id, k.name, k.key_hash, k.role, k.created_at_ms, k.revoked_at_ms, p.id AS project_uuid \
+             FROM api_keys k LEFT JOIN projects p ON p.container_id = k.container_id WHERE k.lookup_prefix = $1",
+        )
+        .bind(prefix)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    pub async fn api_keys(&self) -> Result<Vec<StoredApiKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT k.id, k.name, k.key_hash, k.role, k.created_at_ms, k.revoked_at_ms, p.id AS project_uuid \
+             FROM api_keys k LEFT JOIN projects p ON p.container_id = k.container_id ORDER BY k.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// First start: if no API key exists, creates the `default` project (unless a project
+    /// exists) and an admin key, in one transaction guarded by a settings row, so that of
+    /// several nodes starting on one empty database exactly one bootstraps. Returns what was
+    /// created, or `None` when there was nothing to do.
+    pub async fn bootstrap(
+        &self,
+        project_id: ProjectId,
+        project_name: &str,
+        key: NewApiKey<'_>,
+        audit_events: impl FnOnce(Option<&Project>, &ApiKey) -> Vec<NewAuditEvent>,
+    ) -> Result<Option<(Project, ApiKey)>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let first = sqlx::query("INSERT INTO settings (name, value) VALUES ('bootstrapped', $1) ON CONFLICT (name) DO NOTHING")
+            .bind(to_ms(key.at).to_string().into_bytes())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        let keys: i64 = sqlx::query("SELECT COUNT(*) AS n FROM api_keys")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if !first || keys > 0 {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        let existing = sqlx::query("SELECT container_id, id, name, created_at_ms FROM projects ORDER BY container_id LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (project, created) = match existing {
+            Some(row) => (projects::project_from_row(&row)?, false),
+            None => (
+                projects::insert_project(&mut tx, project_id, project_name, key.at).await?,
+                true,
+            ),
+        };
+        let new = NewApiKey {
+            project: None,
+            ..key
+        };
+        let api_key = insert_key(&mut tx, &new).await?;
+        for event in audit_events(created.then_some(&project), &api_key) {
+            audit::insert(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(Some((project, api_key)))
+    }
+}

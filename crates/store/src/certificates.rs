@@ -1,0 +1,339 @@
+//! Certificates and their per-project counts.
+
+use certkeeper_domain::audit::NewAuditEvent;
+use certkeeper_domain::certificate::{
+    CertificateRecord, CertificateSummary, CertificateType, Scope,
+};
+use certkeeper_domain::ids::{CertificateId, ContainerId, SslCertificateId};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use crate::time_ms::{from_ms, to_ms};
+use crate::{Store, StoreError, audit};
+
+/// How many rows each project's count is spread over.
+const COUNT_SHARDS: i64 = 16;
+
+/// `SELECT <certificate record columns> FROM certificates c JOIN projects p ... <rest>`
+macro_rules! select_certificates {
+    ($rest:literal) => {
+        concat!(
+            "SELECT c.id, c.ssl_certificate_id, c.container_id, p.id AS project_uuid, c.scope, ",
+            "c.certificate_type, c.domain_name, c.additional_names, c.public_key_info, ",
+            "c.signature_algorithm, c.issuer, c.subject, c.serial_number, c.fingerprint_sha256, ",
+            "c.not_before_ms, c.not_after_ms, c.created_at_ms, c.last_modified_ms ",
+            "FROM certificates c JOIN projects p ON p.container_id = c.container_id ",
+            $rest
+        )
+    };
+}
+
+/// A certificate to store.
+#[derive(Debug)]
+pub struct NewCertificate {
+    pub ssl_certificate_id: SslCertificateId,
+    pub container_id: ContainerId,
+    pub scope: Scope,
+    pub certificate_type: CertificateType,
+    pub summary: CertificateSummary,
+    pub der: Vec<u8>,
+    pub chain_pem: String,
+    /// The private key, already sealed under the master key.
+    pub private_key_sealed: Option<Vec<u8>>,
+    pub at: OffsetDateTime,
+}
+
+/// A record with the material that never goes into listings.
+#[derive(Debug, Clone)]
+pub struct StoredCertificate {
+    pub record: CertificateRecord,
+    pub der: Vec<u8>,
+    pub chain_pem: String,
+    pub private_key_sealed: Option<Vec<u8>>,
+}
+
+/// One page of a listing, with the total it is a page of.
+#[derive(Debug, Clone)]
+pub struct CertificatePage {
+    pub items: Vec<CertificateRecord>,
+    pub total: i64,
+}
+
+fn record_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
+    let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+        StoreError::Corrupt(format!("certificate {what}: {e}"))
+    };
+    let ssl: String = r.try_get("ssl_certificate_id")?;
+    let project: String = r.try_get("project_uuid")?;
+    let scope: i64 = r.try_get("scope")?;
+    let ctype: String = r.try_get("certificate_type")?;
+    let names: String = r.try_get("additional_names")?;
+    Ok(CertificateRecord {
+        id: CertificateId(r.try_get("id")?),
+        ssl_certificate_id: ssl.parse().map_err(|e| corrupt("uuid", &e))?,
+        project_id: project.parse().map_err(|e| corrupt("project", &e))?,
+        container_id: ContainerId(r.try_get("container_id")?),
+        scope: Scope::from_id(scope).ok_or_else(|| corrupt("scope", &scope))?,
+        certificate_type: ctype.parse().map_err(|e: String| corrupt("type", &e))?,
+        summary: CertificateSummary {
+            domain_name: r.try_get("domain_name")?,
+            additional_names: if names.is_empty() {
+                Vec::new()
+            } else {
+                names.split(',').map(str::to_string).collect()
+            },
+            public_key_info: r.try_get("public_key_info")?,
+            signature_algorithm: r.try_get("signature_algorithm")?,
+            issuer: r.try_get("issuer")?,
+            subject: r.try_get("subject")?,
+            serial_number: r.try_get("serial_number")?,
+            fingerprint_sha256: r.try_get("fingerprint_sha256")?,
+            not_before: from_ms(r.try_get("not_before_ms")?)?,
+            not_after: from_ms(r.try_get("not_after_ms")?)?,
+        },
+        created_at: from_ms(r.try_get("created_at_ms")?)?,
+        last_modified: from_ms(r.try_get("last_modified_ms")?)?,
+    })
+}
+
+/// Adds to a project's counts, on a random shard.
+pub(crate) async fn bump_counts(
+    conn: &mut sqlx::AnyConnection,
+    container: ContainerId,
+    total: i64,
+    organization: i64,
+) -> Result<(), StoreError> {
+    let shard = rand::random::<u32>() as i64 % COUNT_SHARDS;
+    sqlx::query(
+        "INSERT INTO certificate_counts (container_id, shard, total, organization) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (container_id, shard) DO UPDATE SET total = certificate_counts.total + excluded.total, \
+         organization = certificate_counts.organization + excluded.organization",
+    )
+    .bind(container.0)
+    .bind(shard)
+    .bind(total)
+    .bind(organization)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Stores a certificate. The same certificate (by SHA-256) already in the project is
+    /// [`StoreError::Conflict`]-free: it returns `Err(Duplicate)` via [`InsertOutcome`].
+    pub async fn insert_certificate(
+        &self,
+        new: NewCertificate,
+        audit_event: impl FnOnce(&CertificateRecord) -> NewAuditEvent,
+    ) -> Result<InsertOutcome, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO certificates (ssl_certificate_id, container_id, scope, certificate_type, domain_name, \
+             additional_names, public_key_info, signature_algorithm, issuer, subject, serial_number, \
+             fingerprint_sha256, not_before_ms, not_after_ms, certificate_der, chain_pem, private_key_sealed, \
+             created_at_ms, last_modified_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) RETURNING id",
+        )
+        .bind(new.ssl_certificate_id.to_string())
+        .bind(new.container_id.0)
+        .bind(new.scope.id())
+        .bind(new.certificate_type.as_str())
+        .bind(&new.summary.domain_name)
+        .bind(new.summary.additional_names.join(","))
+        .bind(&new.summary.public_key_info)
+        .bind(&new.summary.signature_algorithm)
+        .bind(&new.summary.issuer)
+        .bind(&new.summary.subject)
+        .bind(&new.summary.serial_number)
+        .bind(&new.summary.fingerprint_sha256)
+        .bind(to_ms(new.summary.not_before))
+        .bind(to_ms(new.summary.not_after))
+        .bind(new.der)
+        .bind(new.chain_pem)
+        .bind(new.private_key_sealed)
+        .bind(to_ms(new.at))
+        .fetch_one(&mut *tx)
+        .await;
+        let id = match inserted {
+            Ok(row) => CertificateId(row.try_get("id")?),
+            Err(e) if StoreError::is_unique_violation(&e) => {
+                drop(tx);
+                let row = sqlx::query("SELECT id FROM certificates WHERE container_id = $1 AND fingerprint_sha256 = $2")
+                    .bind(new.container_id.0)
+                    .bind(&new.summary.fingerprint_sha256)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                return match row {
+                    Some(row) => Ok(InsertOutcome::Duplicate(CertificateId(row.try_get("id")?))),
+                    None => Err(e.into()),
+                };
+            }
+            Err(e) => return Err(e.into()),
+        };
+        bump_counts(
+            &mut tx,
+            new.container_id,
+            1,
+            i64::from(new.scope == Scope::Organization),
+        )
+        .await?;
+        let row = sqlx::query(select_certificates!("WHERE c.id = $1"))
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await?;
+        let record = record_from_row(&row)?;
+        audit::insert(&mut tx, &audit_event(&record)).await?;
+        tx.commit().await?;
+        Ok(InsertOutcome::Inserted(record))
+    }
+
+    pub async fn certificate(
+        &self,
+        id: CertificateId,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
+        let row = sqlx::query(select_certificates!("WHERE c.id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    /// The record with its DER, chain and sealed key.
+    pub async fn certificate_material(
+        &self,
+        id: CertificateId,
+    ) -> Result<Option<StoredCertificate>, StoreError> {
+        let Some(record) = self.certificate(id).await? else {
+            return Ok(None);
+        };
+        let row = sqlx::query(
+            "SELECT certificate_der, chain_pem, private_key_sealed FROM certificates WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(StoredCertificate {
+            record,
+            der: row.try_get("certificate_der")?,
+            chain_pem: row.try_get("chain_pem")?,
+            private_key_sealed: row.try_get("private_key_sealed")?,
+        }))
+    }
+
+    /// One page of the certificates visible in a project (its own, and every
+    /// organization-scoped one), in id order.
+    pub async fn visible_certificates(
+        &self,
+        container: ContainerId,
+        offset: i64,
+        limit: i64,
+    ) -> Result<CertificatePage, StoreError> {
+        let total: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN container_id = $1 THEN total - organization ELSE 0 END), 0) \
+             + COALESCE(SUM(organization), 0) AS BIGINT) AS n FROM certificate_counts",
+        )
+        .bind(container.0)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        let items = if offset >= total {
+            Vec::new()
+        } else {
+            let rows = sqlx::query(select_certificates!(
+                "WHERE c.container_id = $1 OR c.scope = 1 ORDER BY c.id LIMIT $2 OFFSET $3"
+            ))
+            .bind(container.0)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(record_from_row)
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        Ok(CertificatePage { items, total })
+    }
+
+    /// Changes a certificate's scope. `None` if it does not exist.
+    pub async fn update_certificate_scope(
+        &self,
+        id: CertificateId,
+        scope: Scope,
+        at: OffsetDateTime,
+        audit_event: impl FnOnce(&CertificateRecord) -> NewAuditEvent,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE certificates SET scope = $1, last_modified_ms = $2 WHERE id = $3 AND scope <> $1 RETURNING container_id",
+        )
+        .bind(scope.id())
+        .bind(to_ms(at))
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = changed {
+            let delta = if scope == Scope::Organization { 1 } else { -1 };
+            bump_counts(&mut tx, ContainerId(row.try_get("container_id")?), 0, delta).await?;
+        } else {
+            // Same scope as before: still a modification the user asked for.
+            sqlx::query("UPDATE certificates SET last_modified_ms = $1 WHERE id = $2")
+                .bind(to_ms(at))
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let row = sqlx::query(select_certificates!("WHERE c.id = $1"))
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(record) = row.as_ref().map(record_from_row).transpose()? else {
+            return Ok(None);
+        };
+        audit::insert(&mut tx, &audit_event(&record)).await?;
+        tx.commit().await?;
+        Ok(Some(record))
+    }
+
+    /// Deletes a certificate; returns what was deleted, `None` if it did not exist.
+    pub async fn delete_certificate(
+        &self,
+        id: CertificateId,
+        audit_event: impl FnOnce(&CertificateRecord) -> NewAuditEvent,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(select_certificates!("WHERE c.id = $1"))
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(record) = row.as_ref().map(record_from_row).transpose()? else {
+            return Ok(None);
+        };
+        let deleted = sqlx::query("DELETE FROM certificates WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Ok(None);
+        }
+        bump_counts(
+            &mut tx,
+            record.container_id,
+            -1,
+            -i64::from(record.scope == Scope::Organization),
+        )
+        .await?;
+        audit::insert(&mut tx, &audit_event(&record)).await?;
+        tx.commit().await?;
+        Ok(Some(record))
+    }
+}
+
+/// The result of [`Store::insert_certificate`].
+#[derive(Debug)]
+pub enum InsertOutcome {
+    Inserted(CertificateRecord),
+    /// The project already holds this certificate, under this id.
+    Duplicate(CertificateId),
+}

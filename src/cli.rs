@@ -1,0 +1,394 @@
+//! Command-line interface. Every command but `serve` works straight on the database, so an
+//! operator can bootstrap projects and keys before (or without) a running server.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use certkeeper_core::Core;
+use certkeeper_domain::SystemClock;
+use certkeeper_domain::apikey::Role;
+use certkeeper_domain::audit::Actor;
+use certkeeper_server::AppState;
+use certkeeper_store::Store;
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::config::{Config, FileConfig, Overrides};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "certkeeper",
+    version,
+    about = "Self-hosted certificate lifecycle server"
+)]
+pub struct Cli {
+    /// TOML config file (keys: listen, database, master_key_file, log).
+    #[arg(long, global = true, env = "CERTKEEPER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH (default sqlite://certkeeper.db) or postgres://...
+    #[arg(long, global = true, env = "CERTKEEPER_DATABASE")]
+    database: Option<String>,
+    /// File holding the master key that encrypts private keys at rest (created on first start).
+    #[arg(long, global = true, env = "CERTKEEPER_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `certkeeper=debug`.
+    #[arg(long, global = true, env = "CERTKEEPER_LOG")]
+    log: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Manage projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Apikey(ApiKeyCommand),
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Developer tools.
+    #[command(subcommand)]
+    Dev(DevCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "CERTKEEPER_LISTEN")]
+    listen: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectCommand {
+    /// Create a project.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Print JSON: {"id", "containerId", "name"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List projects.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyCommand {
+    /// Create an API key; its secret is printed once and stored only as a hash.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// admin, operator (read + write) or viewer (read only).
+        #[arg(long, default_value = "viewer")]
+        role: Role,
+        /// Limit the key to one project (UUID or name).
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List API keys (never their secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Show the newest audit records, newest first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DevCommand {
+    /// Fill a project with synthetic certificates, fast (for benchmarks). Not for production.
+    Seed {
+        #[arg(long)]
+        certificates: i64,
+        /// Project (UUID or name); created if given by name and missing. Default: `default`.
+        #[arg(long, default_value = "default")]
+        project: String,
+    },
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+pub async fn run(cli: Cli) -> CliResult {
+    let file = match &cli.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let listen = match &cli.command {
+        Command::Serve(s) => s.listen.clone(),
+        _ => None,
+    };
+    let config = Config::resolve(
+        file,
+        Overrides {
+            listen,
+            database: cli.database.clone(),
+            master_key_file: cli.master_key_file.clone(),
+            log: cli.log.clone(),
+        },
+    );
+    init_logging(&config.log);
+    match cli.command {
+        Command::Serve(_) => serve(config).await,
+        Command::Project(cmd) => project(&config, cmd).await,
+        Command::Apikey(cmd) => apikey(&config, cmd).await,
+        Command::Audit(AuditCommand::List { limit, json }) => audit(&config, limit, json).await,
+        Command::Dev(DevCommand::Seed {
+            certificates,
+            project,
+        }) => seed(&config, certificates, &project).await,
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// A core for commands that never touch sealed data, so they need no master key.
+async fn offline_core(config: &Config) -> Result<Core, Box<dyn std::error::Error>> {
+    let store = Store::connect(&config.database).await?;
+    // Operator commands seal nothing; a throwaway key keeps the type honest.
+    let key = certkeeper_domain::sealing::MasterKey::generate()?;
+    Ok(Core::new(store, Arc::new(SystemClock), key))
+}
+
+async fn serve(config: Config) -> CliResult {
+    let store = Store::connect(&config.database).await?;
+    let master_key =
+        certkeeper_core::masterkey::load_or_create(&store, &config.master_key_file).await?;
+    let core = Core::new(store, Arc::new(SystemClock), master_key);
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let mut out = std::io::stdout().lock();
+    if let Some((project, created)) = core.bootstrap().await? {
+        writeln!(
+            out,
+            "First start: created project {:?} (projectId {}, containerId {}) and an admin API key.",
+            project.name, project.id, project.container_id
+        )?;
+        writeln!(
+            out,
+            "Admin API key (shown only this once; store it now): {}",
+            created.secret.expose()
+        )?;
+        writeln!(
+            out,
+            "Use it as: curl -H 'X-API-Key: {}' http://{addr}/api/v1/projects/{}/certificates",
+            created.secret.expose(),
+            project.id
+        )?;
+    }
+    writeln!(out, "listening on http://{addr}")?;
+    out.flush()?;
+    drop(out);
+    let store = core.store().clone();
+    certkeeper_server::serve(listener, AppState { core }, shutdown_signal()).await?;
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
+
+async fn project(config: &Config, cmd: ProjectCommand) -> CliResult {
+    let core = offline_core(config).await?;
+    match cmd {
+        ProjectCommand::Create { name, json } => {
+            let p = core.create_project(Actor::Cli, &name).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({ "id": p.id.to_string(), "containerId": p.container_id.0, "name": p.name })
+                );
+            } else {
+                println!(
+                    "created project {:?}: projectId {}, containerId {}",
+                    p.name, p.id, p.container_id
+                );
+            }
+        }
+        ProjectCommand::List { json } => {
+            let projects = core.store().projects().await?;
+            if json {
+                let list: Vec<_> = projects.iter().map(|p| json!({ "id": p.id.to_string(), "containerId": p.container_id.0, "name": p.name })).collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for p in projects {
+                    println!("{}\t{}\t{}", p.id, p.container_id, p.name);
+                }
+            }
+        }
+    }
+    core.store().close().await;
+    Ok(())
+}
+
+async fn apikey(config: &Config, cmd: ApiKeyCommand) -> CliResult {
+    let core = offline_core(config).await?;
+    match cmd {
+        ApiKeyCommand::Create {
+            name,
+            role,
+            project,
+            json,
+        } => {
+            let project = match project {
+                Some(p) => Some(core.find_project(&p).await?),
+                None => None,
+            };
+            let created = core
+                .create_api_key(Actor::Cli, &name, role, project.as_ref())
+                .await?;
+            let k = &created.key;
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "key": created.secret.expose(),
+                        "id": k.id.0,
+                        "name": k.name,
+                        "role": k.role.as_str(),
+                        "projectId": k.project.map(|p| p.to_string()),
+                    })
+                );
+            } else {
+                println!(
+                    "created API key {:?} (role {}, id {})",
+                    k.name, k.role, k.id
+                );
+                println!("secret (shown only this once): {}", created.secret.expose());
+            }
+        }
+        ApiKeyCommand::List { json } => {
+            let keys = core.store().api_keys().await?;
+            if json {
+                let list: Vec<_> = keys
+                    .iter()
+                    .map(|k| {
+                        json!({
+                            "id": k.key.id.0,
+                            "name": k.key.name,
+                            "role": k.key.role.as_str(),
+                            "projectId": k.key.project.map(|p| p.to_string()),
+                            "revoked": k.revoked,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for k in keys {
+                    let scope = k
+                        .key
+                        .project
+                        .map_or_else(|| "all projects".to_string(), |p| p.to_string());
+                    println!("{}\t{}\t{}\t{}", k.key.id, k.key.name, k.key.role, scope);
+                }
+            }
+        }
+    }
+    core.store().close().await;
+    Ok(())
+}
+
+async fn audit(config: &Config, limit: i64, json: bool) -> CliResult {
+    let core = offline_core(config).await?;
+    let events = core.audit_events(limit).await?;
+    if json {
+        let list: Vec<_> = events
+            .iter()
+            .map(|e| {
+                json!({
+                    "id": e.id,
+                    "at": e.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "projectId": e.project.map(|p| p.to_string()),
+                    "target": e.target,
+                    "detail": serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+    } else {
+        for e in events {
+            let at =
+                e.at.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+            println!(
+                "{at}\t{}\t{}\t{}\t{}",
+                e.actor, e.action, e.target, e.detail
+            );
+        }
+    }
+    core.store().close().await;
+    Ok(())
+}
+
+async fn seed(config: &Config, count: i64, project: &str) -> CliResult {
+    if count < 1 {
+        return Err("--certificates must be at least 1".into());
+    }
+    let core = offline_core(config).await?;
+    let project = match core.find_project(project).await {
+        Ok(p) => p,
+        Err(certkeeper_core::CoreError::NotFound(_)) => {
+            core.create_project(Actor::Cli, project).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let started = std::time::Instant::now();
+    core.store()
+        .seed_synthetic_certificates(project.container_id, count, core.now())
+        .await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "seeded {count} synthetic certificates into project {:?} ({}) in {secs:.1} s ({:.0} rows/s)",
+        project.name,
+        project.id,
+        count as f64 / secs
+    );
+    core.store().close().await;
+    Ok(())
+}

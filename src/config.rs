@@ -1,0 +1,117 @@
+//! Configuration: one typed struct, read from a TOML file, then the environment, then flags
+//! (each later source wins). Flags and environment variables are declared together on the
+//! clap arguments; the file fills what neither set.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE: &str = "sqlite://certkeeper.db";
+
+/// `certkeeper.toml`. Unknown keys are an error, so a typo does not silently fall back.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub database: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub log: Option<String>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+    }
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub listen: String,
+    pub database: String,
+    pub master_key_file: PathBuf,
+    pub log: String,
+}
+
+/// What flags and environment gave (clap already applied flag-over-env).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub database: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub log: Option<String>,
+}
+
+impl Config {
+    pub fn resolve(file: FileConfig, over: Overrides) -> Self {
+        let database = over
+            .database
+            .or(file.database)
+            .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
+        let master_key_file = over
+            .master_key_file
+            .or(file.master_key_file)
+            .unwrap_or_else(|| default_master_key_file(&database));
+        Self {
+            listen: over
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
+            database,
+            master_key_file,
+            log: over.log.or(file.log).unwrap_or_else(|| "info".to_string()),
+        }
+    }
+}
+
+/// `master.key` beside the SQLite file; in the working directory for PostgreSQL.
+fn default_master_key_file(database: &str) -> PathBuf {
+    match certkeeper_store::sqlite_path(database) {
+        Some(db) => db.parent().unwrap_or(Path::new("")).join("master.key"),
+        None => PathBuf::from("master.key"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beat_defaults() {
+        let file = FileConfig {
+            listen: Some("0.0.0.0:1".into()),
+            database: Some("sqlite://data/x.db".into()),
+            ..Default::default()
+        };
+        let c = Config::resolve(
+            file,
+            Overrides {
+                listen: Some("127.0.0.1:2".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(c.listen, "127.0.0.1:2");
+        assert_eq!(c.database, "sqlite://data/x.db");
+        assert_eq!(c.master_key_file, PathBuf::from("data/master.key"));
+        let d = Config::resolve(FileConfig::default(), Overrides::default());
+        assert_eq!(d.listen, DEFAULT_LISTEN);
+        assert_eq!(d.master_key_file, PathBuf::from("master.key"));
+        let pg = Config::resolve(
+            FileConfig::default(),
+            Overrides {
+                database: Some("postgres://h/d".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(pg.master_key_file, PathBuf::from("master.key"));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        assert!(toml::from_str::<FileConfig>("listn = \"x\"").is_err());
+        assert!(toml::from_str::<FileConfig>("listen = \"127.0.0.1:1\"").is_ok());
+    }
+}
