@@ -1,0 +1,174 @@
+//! Black-box: the built binary, as a user runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use certkeeper_testkit as fx;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_certkeeper");
+
+fn run(dir: &std::path::Path, args: &[&str]) -> Value {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CERTKEEPER_DATABASE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Starts `serve`, returns the child, the base URL and every line printed before it.
+fn serve(dir: &std::path::Path, extra: &[&str]) -> (KillOnDrop, String, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .current_dir(dir)
+        .env_remove("CERTKEEPER_DATABASE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut before = Vec::new();
+    loop {
+        let line = lines
+            .next()
+            .expect("serve printed its listening line")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("listening on ") {
+            return (KillOnDrop(child), url.to_string(), before);
+        }
+        before.push(line);
+    }
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn binary_bootstraps_imports_lists_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = run(
+        dir.path(),
+        &["project", "create", "--name", "web", "--json"],
+    );
+    assert_eq!(project["name"], "web");
+    assert_eq!(project["containerId"], 1);
+    let pid = project["id"].as_str().unwrap().to_string();
+    let key = run(
+        dir.path(),
+        &[
+            "apikey", "create", "--name", "ops", "--role", "operator", "--json",
+        ],
+    );
+    let key = key["key"].as_str().unwrap().to_string();
+
+    let (_server, base, before) = serve(dir.path(), &[]);
+    assert!(before.is_empty(), "keys exist, so no bootstrap: {before:?}");
+    assert!(dir.path().join("certkeeper.db").exists() && dir.path().join("master.key").exists());
+    let http = reqwest::Client::new();
+    let certs = format!("{base}/api/v1/projects/{pid}/certificates");
+    let body = json!({"certificateBody": fx::P256_CERT, "certificatePrivateKey": fx::P256_KEY, "certificateChain": fx::CHAIN, "scopeId": 0});
+    let r: Value = http
+        .post(format!("{certs}/import"))
+        .header("X-API-Key", &key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["success"], true, "{r}");
+    let id = r["result"]["id"].as_i64().unwrap();
+    let list: Value = http
+        .get(&certs)
+        .header("X-API-Key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["resultInfo"]["totalCount"], 1);
+    let del = http
+        .delete(format!("{certs}/{id}"))
+        .header("X-API-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 200);
+
+    let audit = run(dir.path(), &["audit", "list", "--json"]);
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "certificate.delete",
+            "certificate.import",
+            "apikey.create",
+            "project.create"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn first_start_creates_a_default_project_and_prints_an_admin_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("certkeeper.toml");
+    std::fs::write(
+        &config,
+        "database = \"sqlite://data/ck.db\"\nlisten = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    // The flag beats the file's listen address; the file's database is used.
+    let (_server, base, before) = serve(dir.path(), &["--config", config.to_str().unwrap()]);
+    assert!(dir.path().join("data/ck.db").exists() && dir.path().join("data/master.key").exists());
+    let key_line = before
+        .iter()
+        .find(|l| l.starts_with("Admin API key"))
+        .expect("key printed");
+    let key = key_line.rsplit(' ').next().unwrap();
+    assert!(
+        before.iter().any(|l| l.starts_with("Use it as: curl")),
+        "{before:?}"
+    );
+    let projects = run(
+        dir.path(),
+        &[
+            "project",
+            "list",
+            "--json",
+            "--database",
+            "sqlite://data/ck.db",
+        ],
+    );
+    assert_eq!(projects[0]["name"], "default");
+    let pid = projects[0]["id"].as_str().unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{base}/api/v1/projects/{pid}/certificates"))
+        .header("Authorization", format!("Bearer {key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -1,0 +1,56 @@
+//! The OpenAPI document covers every route, and unknown routes answer in the envelope.
+
+use reqwest::Method;
+
+use crate::support::{Db, TestApp};
+
+/// Every route the server answers. Adding a route means adding it here, and the test then
+/// fails until the route is also in the generated document.
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/projects/{projectId}/certificates"),
+    ("post", "/api/v1/projects/{projectId}/certificates/import"),
+    ("get", "/api/v1/projects/{projectId}/certificates/{id}"),
+    ("put", "/api/v1/projects/{projectId}/certificates/{id}"),
+    ("delete", "/api/v1/projects/{projectId}/certificates/{id}"),
+];
+
+#[tokio::test]
+async fn openapi_lists_every_route() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let r = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        r.body["openapi"]
+    );
+    let paths = r.body["paths"].as_object().unwrap();
+    for (method, path) in ROUTES {
+        assert!(
+            paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+            "{method} {path} missing from /openapi.json"
+        );
+    }
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        documented,
+        ROUTES.len(),
+        "a documented route is missing from ROUTES: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    // The same document the library builds.
+    let lib = serde_json::to_value(certkeeper_server::openapi()).unwrap();
+    assert_eq!(lib["paths"], r.body["paths"]);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_use_the_envelope() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    app.call(Method::GET, "/api/v2/projects", Some(&app.admin_key), None)
+        .await
+        .assert_error(404, "no such endpoint");
+    let path = app.certs_path(&app.project);
+    app.call(Method::PATCH, &path, Some(&app.admin_key), None)
+        .await
+        .assert_error(405, "method not allowed");
+}

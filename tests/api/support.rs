@@ -1,0 +1,279 @@
+//! The test harness: a real certkeeper server on an ephemeral port against a fresh database,
+//! SQLite always, PostgreSQL when `CERTKEEPER_TEST_POSTGRES_URL` is set.
+
+use std::sync::Arc;
+
+use certkeeper_core::Core;
+use certkeeper_domain::FixedClock;
+use certkeeper_domain::apikey::Role;
+use certkeeper_domain::audit::Actor;
+use certkeeper_domain::project::Project;
+use certkeeper_server::AppState;
+use certkeeper_store::Store;
+use certkeeper_testkit::Leaf;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one test per database for each `async fn name(db: Db)` listed.
+macro_rules! both_databases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(crate::support::Db::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if crate::support::postgres_url().is_none() {
+                        eprintln!("CERTKEEPER_TEST_POSTGRES_URL is not set: PostgreSQL variant skipped");
+                        return;
+                    }
+                    super::$name(crate::support::Db::Postgres).await
+                }
+            }
+        )*
+    };
+}
+pub(crate) use both_databases;
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("CERTKEEPER_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// A fresh, empty database that removes itself when dropped.
+pub struct TestDb {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pg_drop: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn new(db: Db) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match db {
+            Db::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("certkeeper.db").display());
+                Self {
+                    url,
+                    dir,
+                    pg_drop: None,
+                }
+            }
+            Db::Postgres => {
+                let admin = postgres_url().expect("CERTKEEPER_TEST_POSTGRES_URL");
+                let name = format!("ck_test_{}", uuid::Uuid::new_v4().simple());
+                sqlx::any::install_default_drivers();
+                let pool = sqlx::AnyPool::connect(&admin)
+                    .await
+                    .expect("connect to PostgreSQL");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&pool)
+                    .await
+                    .expect("create database");
+                pool.close().await;
+                let (base, _) = admin.rsplit_once('/').expect("URL with a database name");
+                let url = format!("{base}/{name}");
+                Self {
+                    url,
+                    dir,
+                    pg_drop: Some((admin, name)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_drop.take() {
+            // A runtime of its own: Drop cannot await, and the test's runtime may be gone.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    if let Ok(pool) = sqlx::AnyPool::connect(&admin).await {
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&pool)
+                        .await;
+                        pool.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A running server with a project and an admin key ready.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub core: Core,
+    pub clock: Arc<FixedClock>,
+    pub admin_key: String,
+    pub project: Project,
+    /// Keeps the database (and its temp dir) alive as long as the app.
+    _db: TestDb,
+}
+
+/// A response: status and JSON body (`Value::Null` when the body is not JSON).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    pub async fn spawn(db: Db) -> Self {
+        let db = TestDb::new(db).await;
+        let store = Store::connect(&db.url).await.expect("connect store");
+        let master_key =
+            certkeeper_core::masterkey::load_or_create(&store, &db.dir.path().join("master.key"))
+                .await
+                .expect("master key");
+        let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+        let core = Core::new(store, clock.clone(), master_key);
+        let project = core
+            .create_project(Actor::Cli, "main")
+            .await
+            .expect("project");
+        let admin = core
+            .create_api_key(Actor::Cli, "test-admin", Role::Admin, None)
+            .await
+            .expect("key");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let state = AppState { core: core.clone() };
+        tokio::spawn(certkeeper_server::serve(
+            listener,
+            state,
+            std::future::pending(),
+        ));
+        Self {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            core,
+            clock,
+            admin_key: admin.secret.expose().to_string(),
+            project,
+            _db: db,
+        }
+    }
+
+    pub async fn new_project(&self, name: &str) -> Project {
+        self.core
+            .create_project(Actor::Cli, name)
+            .await
+            .expect("project")
+    }
+
+    /// A new key's secret.
+    pub async fn key(&self, role: Role, project: Option<&Project>) -> String {
+        let k = self
+            .core
+            .create_api_key(Actor::Cli, "test", role, project)
+            .await
+            .expect("key");
+        k.secret.expose().to_string()
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(k) = key {
+            req = req.header("X-API-Key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Resp::read(req.send().await.expect("request")).await
+    }
+
+    pub fn certs_path(&self, project: &Project) -> String {
+        format!("/api/v1/projects/{}/certificates", project.id)
+    }
+
+    pub async fn import_into(&self, project: &Project, key: &str, leaf: Leaf, scope: i64) -> Resp {
+        let body = json!({
+            "certificateBody": leaf.cert,
+            "certificatePrivateKey": leaf.key,
+            "certificateChain": leaf.chain,
+            "scopeId": scope,
+        });
+        self.call(
+            Method::POST,
+            &format!("{}/import", self.certs_path(project)),
+            Some(key),
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn import(&self, leaf: Leaf) -> Resp {
+        self.import_into(&self.project, &self.admin_key, leaf, 0)
+            .await
+    }
+}
+
+impl Resp {
+    pub async fn read(r: reqwest::Response) -> Self {
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self { status, body, text }
+    }
+
+    /// Asserts an error in the envelope shape, with `status` and a message containing `needle`.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, needle: &str) {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        assert_eq!(self.body["success"], json!(false), "body: {}", self.text);
+        assert_eq!(self.body["result"], Value::Null, "body: {}", self.text);
+        assert_eq!(self.body["resultInfo"], Value::Null, "body: {}", self.text);
+        assert!(self.body["messages"].is_array(), "body: {}", self.text);
+        let errors = self.body["errors"].as_array().expect("errors array");
+        assert_eq!(errors.len(), 1, "body: {}", self.text);
+        let msg = errors[0].as_str().expect("string error");
+        assert!(
+            msg.contains(needle),
+            "error {msg:?} should mention {needle:?}"
+        );
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert_eq!(self.status, 200, "body: {}", self.text);
+        assert_eq!(self.body["success"], json!(true), "body: {}", self.text);
+        assert_eq!(self.body["errors"], json!([]), "body: {}", self.text);
+        &self.body["result"]
+    }
+}
+
+impl TestApp {
+    pub fn clock_now(&self) -> time::OffsetDateTime {
+        use certkeeper_domain::Clock;
+        self.clock.now()
+    }
+}
