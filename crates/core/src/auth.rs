@@ -61,6 +61,30 @@ impl AuthCache {
     }
 }
 
+/// Projects already read, by id. Projects are never renamed or deleted, so an entry cannot go
+/// stale; only found projects are kept, so one created on another node is seen at once.
+/// (When projects become mutable, this cache needs invalidation or a TTL.)
+#[derive(Debug, Default)]
+pub(crate) struct ProjectCache(RwLock<HashMap<ProjectId, Project>>);
+
+impl ProjectCache {
+    fn get(&self, id: ProjectId) -> Option<Project> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    fn put(&self, project: &Project) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= AUTH_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(project.id, project.clone());
+    }
+}
+
 impl Core {
     /// Finds the key a token belongs to. Unknown, malformed and revoked tokens are all
     /// [`CoreError::Unauthenticated`], with nothing to tell them apart.
@@ -108,9 +132,15 @@ impl Core {
                 who.key.role
             )));
         }
-        self.store
+        if let Some(p) = self.project_cache.get(id) {
+            return Ok(p);
+        }
+        let project = self
+            .store
             .project(id)
             .await?
-            .ok_or_else(|| CoreError::NotFound(format!("project {id} not found")))
+            .ok_or_else(|| CoreError::NotFound(format!("project {id} not found")))?;
+        self.project_cache.put(&project);
+        Ok(project)
     }
 }

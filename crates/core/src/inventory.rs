@@ -82,6 +82,7 @@ impl Core {
         let now = self.now();
         let new = NewCertificate {
             ssl_certificate_id: ssl_id,
+            project_id: project.id,
             container_id: project.container_id,
             scope: req.scope,
             certificate_type: CertificateType::Imported,
@@ -91,24 +92,22 @@ impl Core {
             private_key_sealed: Some(sealed),
             at: now,
         };
-        let actor = who.actor();
-        let outcome = self
-            .store
-            .insert_certificate(new, |r| NewAuditEvent {
-                at: now,
-                actor,
-                action: AuditAction::CertificateImport,
-                project: Some(project.id),
-                target: format!("certificate:{}", r.id),
-                detail: json!({
-                    "sslCertificateId": r.ssl_certificate_id.to_string(),
-                    "domainName": r.summary.domain_name,
-                    "serialNumber": r.summary.serial_number,
-                    "scope": r.scope.name(),
-                })
-                .to_string(),
+        // The store sets `target` to the new id.
+        let audit = NewAuditEvent {
+            at: now,
+            actor: who.actor(),
+            action: AuditAction::CertificateImport,
+            project: Some(project.id),
+            target: String::new(),
+            detail: json!({
+                "sslCertificateId": new.ssl_certificate_id.to_string(),
+                "domainName": new.summary.domain_name,
+                "serialNumber": new.summary.serial_number,
+                "scope": new.scope.name(),
             })
-            .await?;
+            .to_string(),
+        };
+        let outcome = self.store.insert_certificate(new, audit).await?;
         match outcome {
             InsertOutcome::Inserted(r) => Ok(r),
             InsertOutcome::Duplicate(existing) => Err(CoreError::Conflict {

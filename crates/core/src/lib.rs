@@ -24,6 +24,7 @@ pub struct Core {
     clock: Arc<dyn Clock>,
     master_key: Arc<MasterKey>,
     auth_cache: Arc<auth::AuthCache>,
+    project_cache: Arc<auth::ProjectCache>,
 }
 
 impl Core {
@@ -33,6 +34,7 @@ impl Core {
             clock,
             master_key: Arc::new(master_key),
             auth_cache: Arc::new(auth::AuthCache::default()),
+            project_cache: Arc::new(auth::ProjectCache::default()),
         }
     }
 

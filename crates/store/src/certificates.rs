@@ -4,7 +4,7 @@ use certkeeper_domain::audit::NewAuditEvent;
 use certkeeper_domain::certificate::{
     CertificateRecord, CertificateSummary, CertificateType, Scope,
 };
-use certkeeper_domain::ids::{CertificateId, ContainerId, SslCertificateId};
+use certkeeper_domain::ids::{CertificateId, ContainerId, ProjectId, SslCertificateId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
@@ -30,9 +30,10 @@ macro_rules! select_certificates {
 }
 
 /// A certificate to store.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NewCertificate {
     pub ssl_certificate_id: SslCertificateId,
+    pub project_id: ProjectId,
     pub container_id: ContainerId,
     pub scope: Scope,
     pub certificate_type: CertificateType,
@@ -119,73 +120,84 @@ pub(crate) async fn bump_counts(
     Ok(())
 }
 
+/// Inserts one certificate and its audit record on `conn` (inside the caller's transaction).
+/// Returns the outcome and the organization-count delta; counts are bumped by the caller, once
+/// per batch.
+pub(crate) async fn insert_one(
+    conn: &mut sqlx::AnyConnection,
+    new: NewCertificate,
+    mut audit_event: NewAuditEvent,
+) -> Result<InsertOutcome, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO certificates (ssl_certificate_id, container_id, scope, certificate_type, domain_name, \
+         additional_names, public_key_info, signature_algorithm, issuer, subject, serial_number, \
+         fingerprint_sha256, not_before_ms, not_after_ms, certificate_der, chain_pem, private_key_sealed, \
+         created_at_ms, last_modified_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
+         ON CONFLICT (container_id, fingerprint_sha256) DO NOTHING RETURNING id",
+    )
+    .bind(new.ssl_certificate_id.to_string())
+    .bind(new.container_id.0)
+    .bind(new.scope.id())
+    .bind(new.certificate_type.as_str())
+    .bind(&new.summary.domain_name)
+    .bind(new.summary.additional_names.join(","))
+    .bind(&new.summary.public_key_info)
+    .bind(&new.summary.signature_algorithm)
+    .bind(&new.summary.issuer)
+    .bind(&new.summary.subject)
+    .bind(&new.summary.serial_number)
+    .bind(&new.summary.fingerprint_sha256)
+    .bind(to_ms(new.summary.not_before))
+    .bind(to_ms(new.summary.not_after))
+    .bind(&new.der)
+    .bind(&new.chain_pem)
+    .bind(&new.private_key_sealed)
+    .bind(to_ms(new.at))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = inserted else {
+        let existing: i64 = sqlx::query(
+            "SELECT id FROM certificates WHERE container_id = $1 AND fingerprint_sha256 = $2",
+        )
+        .bind(new.container_id.0)
+        .bind(&new.summary.fingerprint_sha256)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("id")?;
+        return Ok(InsertOutcome::Duplicate(CertificateId(existing)));
+    };
+    // Everything in the record is known here: no read-back inside the write transaction.
+    let at = from_ms(to_ms(new.at))?;
+    let record = CertificateRecord {
+        id: CertificateId(row.try_get("id")?),
+        ssl_certificate_id: new.ssl_certificate_id,
+        project_id: new.project_id,
+        container_id: new.container_id,
+        scope: new.scope,
+        certificate_type: new.certificate_type,
+        summary: new.summary,
+        created_at: at,
+        last_modified: at,
+    };
+    audit_event.target = format!("certificate:{}", record.id);
+    audit::insert(conn, &audit_event).await?;
+    Ok(InsertOutcome::Inserted(record))
+}
+
 impl Store {
-    /// Stores a certificate. The same certificate (by SHA-256) already in the project is
-    /// [`StoreError::Conflict`]-free: it returns `Err(Duplicate)` via [`InsertOutcome`].
+    /// Stores a certificate with its audit record (whose `target` is set to the new id). If the
+    /// project already holds the same certificate (by SHA-256), nothing is written and the
+    /// outcome names the existing id.
+    ///
+    /// Inserts go through the store's group-commit writer: concurrent imports share one
+    /// transaction (see [`crate::writer`]), each still answered only once it is committed.
     pub async fn insert_certificate(
         &self,
         new: NewCertificate,
-        audit_event: impl FnOnce(&CertificateRecord) -> NewAuditEvent,
+        audit_event: NewAuditEvent,
     ) -> Result<InsertOutcome, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO certificates (ssl_certificate_id, container_id, scope, certificate_type, domain_name, \
-             additional_names, public_key_info, signature_algorithm, issuer, subject, serial_number, \
-             fingerprint_sha256, not_before_ms, not_after_ms, certificate_der, chain_pem, private_key_sealed, \
-             created_at_ms, last_modified_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) RETURNING id",
-        )
-        .bind(new.ssl_certificate_id.to_string())
-        .bind(new.container_id.0)
-        .bind(new.scope.id())
-        .bind(new.certificate_type.as_str())
-        .bind(&new.summary.domain_name)
-        .bind(new.summary.additional_names.join(","))
-        .bind(&new.summary.public_key_info)
-        .bind(&new.summary.signature_algorithm)
-        .bind(&new.summary.issuer)
-        .bind(&new.summary.subject)
-        .bind(&new.summary.serial_number)
-        .bind(&new.summary.fingerprint_sha256)
-        .bind(to_ms(new.summary.not_before))
-        .bind(to_ms(new.summary.not_after))
-        .bind(new.der)
-        .bind(new.chain_pem)
-        .bind(new.private_key_sealed)
-        .bind(to_ms(new.at))
-        .fetch_one(&mut *tx)
-        .await;
-        let id = match inserted {
-            Ok(row) => CertificateId(row.try_get("id")?),
-            Err(e) if StoreError::is_unique_violation(&e) => {
-                drop(tx);
-                let row = sqlx::query("SELECT id FROM certificates WHERE container_id = $1 AND fingerprint_sha256 = $2")
-                    .bind(new.container_id.0)
-                    .bind(&new.summary.fingerprint_sha256)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                return match row {
-                    Some(row) => Ok(InsertOutcome::Duplicate(CertificateId(row.try_get("id")?))),
-                    None => Err(e.into()),
-                };
-            }
-            Err(e) => return Err(e.into()),
-        };
-        bump_counts(
-            &mut tx,
-            new.container_id,
-            1,
-            i64::from(new.scope == Scope::Organization),
-        )
-        .await?;
-        let row = sqlx::query(select_certificates!("WHERE c.id = $1"))
-            .bind(id.0)
-            .fetch_one(&mut *tx)
-            .await?;
-        let record = record_from_row(&row)?;
-        audit::insert(&mut tx, &audit_event(&record)).await?;
-        tx.commit().await?;
-        Ok(InsertOutcome::Inserted(record))
+        self.writer.insert(new, audit_event).await
     }
 
     pub async fn certificate(

@@ -13,6 +13,7 @@ mod projects;
 mod seed;
 mod settings;
 mod time_ms;
+mod writer;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct Store {
     /// SQLite allows one writer at a time; queueing writers here is much faster than letting
     /// them spin in SQLite's busy handler. `None` on PostgreSQL.
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// The group-commit writer certificate inserts go through.
+    writer: writer::Writer,
 }
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -81,10 +84,13 @@ impl Store {
         migrator.run(&pool).await?;
         let write_lock =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let writer =
+            writer::Writer::spawn(pool.clone(), write_lock.clone(), backend == Backend::Sqlite);
         Ok(Self {
             pool,
             backend,
             write_lock,
+            writer,
         })
     }
 
