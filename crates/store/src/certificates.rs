@@ -253,8 +253,11 @@ impl Store {
         let items = if offset >= total {
             Vec::new()
         } else {
+            // The page's ids come from the covering `certificates_listing` index alone; only
+            // the page's rows are then read and joined (skipping OFFSET rows stays in the index).
             let rows = sqlx::query(select_certificates!(
-                "WHERE c.container_id = $1 OR c.scope = 1 ORDER BY c.id LIMIT $2 OFFSET $3"
+                "JOIN (SELECT id FROM certificates WHERE container_id = $1 OR scope = 1 \
+                 ORDER BY id LIMIT $2 OFFSET $3) page ON page.id = c.id ORDER BY c.id"
             ))
             .bind(container.0)
             .bind(limit)

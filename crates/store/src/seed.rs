@@ -69,7 +69,9 @@ impl Store {
             done += n;
         }
         if self.backend == Backend::Postgres {
-            sqlx::query("ANALYZE certificates")
+            // VACUUM sets the visibility map, so listings get index-only scans right away
+            // (autovacuum would do it later).
+            sqlx::query("VACUUM ANALYZE certificates")
                 .execute(&self.pool)
                 .await?;
         }
