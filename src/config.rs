@@ -8,6 +8,8 @@ use serde::Deserialize;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE: &str = "sqlite://certkeeper.db";
+/// sqlx logs every PostgreSQL notice (e.g. "relation already exists") at info: keep those quiet.
+pub const DEFAULT_LOG: &str = "info,sqlx=warn";
 
 /// `certkeeper.toml`. Unknown keys are an error, so a typo does not silently fall back.
 #[derive(Debug, Default, Deserialize)]
@@ -62,7 +64,7 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             database,
             master_key_file,
-            log: over.log.or(file.log).unwrap_or_else(|| "info".to_string()),
+            log: over.log.or(file.log).unwrap_or_else(|| DEFAULT_LOG.to_string()),
         }
     }
 }
