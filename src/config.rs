@@ -64,7 +64,10 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             database,
             master_key_file,
-            log: over.log.or(file.log).unwrap_or_else(|| DEFAULT_LOG.to_string()),
+            log: over
+                .log
+                .or(file.log)
+                .unwrap_or_else(|| DEFAULT_LOG.to_string()),
         }
     }
 }

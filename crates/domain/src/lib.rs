@@ -9,6 +9,8 @@ pub mod certificate;
 pub mod clock;
 pub mod ids;
 pub mod keys;
+pub mod names;
+pub mod order;
 pub mod pem;
 pub mod project;
 pub mod sealing;
