@@ -72,3 +72,6 @@ pub fn leaves() -> Vec<(&'static str, Leaf)> {
         ("future", l(FUTURE_CERT, FUTURE_KEY)),
     ]
 }
+
+#[cfg(feature = "dns")]
+pub mod dns;
