@@ -192,8 +192,8 @@ impl Core {
                 target: format!("certificate:{}", r.id),
                 detail: json!({
                     "sslCertificateId": r.ssl_certificate_id.to_string(),
-                    "domainName": r.summary.domain_name,
-                    "serialNumber": r.summary.serial_number,
+                    "domainName": r.domain_name,
+                    "serialNumber": r.summary().map(|s| s.serial_number.as_str()),
                 })
                 .to_string(),
             })

@@ -5,7 +5,8 @@ use std::str::FromStr;
 
 use time::OffsetDateTime;
 
-use crate::ids::{CertificateId, ContainerId, ProjectId, SslCertificateId};
+use crate::ids::{CertificateId, ContainerId, OrderId, ProjectId, SslCertificateId};
+use crate::order::OrderStatus;
 
 /// Who may see a certificate. The integer values are the wire's `scopeId`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,6 +84,12 @@ pub enum CertificateStatus {
     Active,
     Expired,
     NotYetValid,
+    /// Created; its order waits for DNS validation.
+    Pending,
+    /// Created; its order was refused or expired.
+    Rejected,
+    /// Created; its order was canceled before issuance.
+    Canceled,
 }
 
 impl CertificateStatus {
@@ -102,6 +109,9 @@ impl CertificateStatus {
             Self::Active => "Active",
             Self::Expired => "Expired",
             Self::NotYetValid => "NotYetValid",
+            Self::Pending => "Pending",
+            Self::Rejected => "Rejected",
+            Self::Canceled => "Canceled",
         }
     }
 }
@@ -129,6 +139,39 @@ pub struct CertificateSummary {
     pub fingerprint_sha256: String,
 }
 
+/// A DNS-01 record to publish for one requested name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DnsChallenge {
+    /// The name being proved (may be a wildcard).
+    pub name: String,
+    /// The TXT record's owner, `_acme-challenge.<base name>`.
+    pub record: String,
+    /// The TXT value.
+    pub value: String,
+}
+
+/// The order behind a created certificate, as a record shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderView {
+    pub id: OrderId,
+    pub status: OrderStatus,
+    pub challenges: Vec<DnsChallenge>,
+    /// Why the order was rejected, if it was.
+    pub problem: Option<String>,
+}
+
+/// What the record holds besides its names: the certificate, or (for a created one not yet
+/// issued) only its order. An issued created certificate has both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateContent {
+    /// Imported: the certificate, no order.
+    Imported(CertificateSummary),
+    /// Created and not issued: the order only.
+    Ordered(OrderView),
+    /// Created and issued: the certificate and its order.
+    Issued(CertificateSummary, OrderView),
+}
+
 /// A certificate as the inventory holds it (never with its private key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateRecord {
@@ -138,14 +181,43 @@ pub struct CertificateRecord {
     pub container_id: ContainerId,
     pub scope: Scope,
     pub certificate_type: CertificateType,
-    pub summary: CertificateSummary,
+    /// The primary name (the certificate's first DNS SAN, or the first name asked for).
+    pub domain_name: String,
+    pub additional_names: Vec<String>,
+    pub content: CertificateContent,
     pub created_at: OffsetDateTime,
     pub last_modified: OffsetDateTime,
 }
 
 impl CertificateRecord {
+    /// The certificate's facts, once there is a certificate.
+    pub fn summary(&self) -> Option<&CertificateSummary> {
+        match &self.content {
+            CertificateContent::Imported(s) | CertificateContent::Issued(s, _) => Some(s),
+            CertificateContent::Ordered(_) => None,
+        }
+    }
+
+    pub fn order(&self) -> Option<&OrderView> {
+        match &self.content {
+            CertificateContent::Ordered(o) | CertificateContent::Issued(_, o) => Some(o),
+            CertificateContent::Imported(_) => None,
+        }
+    }
+
     pub fn status_at(&self, now: OffsetDateTime) -> CertificateStatus {
-        CertificateStatus::at(now, self.summary.not_before, self.summary.not_after)
+        match &self.content {
+            CertificateContent::Imported(s) | CertificateContent::Issued(s, _) => {
+                CertificateStatus::at(now, s.not_before, s.not_after)
+            }
+            CertificateContent::Ordered(o) => match o.status {
+                OrderStatus::Rejected => CertificateStatus::Rejected,
+                OrderStatus::Canceled => CertificateStatus::Canceled,
+                OrderStatus::Pending | OrderStatus::Issued | OrderStatus::Revoked => {
+                    CertificateStatus::Pending
+                }
+            },
+        }
     }
 }
 

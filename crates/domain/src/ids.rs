@@ -70,3 +70,7 @@ int_id!(
     /// An API key's row id.
     ApiKeyId
 );
+int_id!(
+    /// An order's id (DigiCert's `order_id`).
+    OrderId
+);

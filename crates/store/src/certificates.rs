@@ -2,9 +2,10 @@
 
 use certkeeper_domain::audit::NewAuditEvent;
 use certkeeper_domain::certificate::{
-    CertificateRecord, CertificateSummary, CertificateType, Scope,
+    CertificateContent, CertificateRecord, CertificateSummary, CertificateType, DnsChallenge,
+    OrderView, Scope,
 };
-use certkeeper_domain::ids::{CertificateId, ContainerId, ProjectId, SslCertificateId};
+use certkeeper_domain::ids::{CertificateId, ContainerId, OrderId, ProjectId, SslCertificateId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
@@ -22,8 +23,11 @@ macro_rules! select_certificates {
             "SELECT c.id, c.ssl_certificate_id, c.container_id, p.id AS project_uuid, c.scope, ",
             "c.certificate_type, c.domain_name, c.additional_names, c.public_key_info, ",
             "c.signature_algorithm, c.issuer, c.subject, c.serial_number, c.fingerprint_sha256, ",
-            "c.not_before_ms, c.not_after_ms, c.created_at_ms, c.last_modified_ms ",
+            "c.not_before_ms, c.not_after_ms, c.created_at_ms, c.last_modified_ms, ",
+            "o.id AS order_id, o.status AS order_status, o.challenges AS order_challenges, ",
+            "o.problem AS order_problem ",
             "FROM certificates c JOIN projects p ON p.container_id = c.container_id ",
+            "LEFT JOIN orders o ON o.certificate_id = c.id ",
             $rest
         )
     };
@@ -49,7 +53,8 @@ pub struct NewCertificate {
 #[derive(Debug, Clone)]
 pub struct StoredCertificate {
     pub record: CertificateRecord,
-    pub der: Vec<u8>,
+    /// `None` until a created certificate is issued.
+    pub der: Option<Vec<u8>>,
     pub chain_pem: String,
     pub private_key_sealed: Option<Vec<u8>>,
 }
@@ -61,7 +66,7 @@ pub struct CertificatePage {
     pub total: i64,
 }
 
-fn record_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
+pub(crate) fn record_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
     let corrupt = |what: &str, e: &dyn std::fmt::Display| {
         StoreError::Corrupt(format!("certificate {what}: {e}"))
     };
@@ -70,6 +75,56 @@ fn record_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
     let scope: i64 = r.try_get("scope")?;
     let ctype: String = r.try_get("certificate_type")?;
     let names: String = r.try_get("additional_names")?;
+    let domain_name: String = r.try_get("domain_name")?;
+    let additional_names: Vec<String> = if names.is_empty() {
+        Vec::new()
+    } else {
+        names.split(',').map(str::to_string).collect()
+    };
+    let summary = match r.try_get::<Option<i64>, _>("not_before_ms")? {
+        None => None,
+        Some(not_before) => {
+            let need = |col: &str| -> Result<String, StoreError> {
+                r.try_get::<Option<String>, _>(col)?
+                    .ok_or_else(|| corrupt(col, &"missing on an issued certificate"))
+            };
+            let not_after: Option<i64> = r.try_get("not_after_ms")?;
+            Some(CertificateSummary {
+                domain_name: domain_name.clone(),
+                additional_names: additional_names.clone(),
+                public_key_info: need("public_key_info")?,
+                signature_algorithm: need("signature_algorithm")?,
+                issuer: need("issuer")?,
+                subject: need("subject")?,
+                serial_number: need("serial_number")?,
+                fingerprint_sha256: need("fingerprint_sha256")?,
+                not_before: from_ms(not_before)?,
+                not_after: from_ms(not_after.ok_or_else(|| corrupt("not_after", &"missing"))?)?,
+            })
+        }
+    };
+    let order = match r.try_get::<Option<i64>, _>("order_id")? {
+        None => None,
+        Some(id) => {
+            let status: String = r.try_get("order_status")?;
+            let challenges: String = r.try_get("order_challenges")?;
+            Some(OrderView {
+                id: OrderId(id),
+                status: status
+                    .parse()
+                    .map_err(|e: String| corrupt("order status", &e))?,
+                challenges: serde_json::from_str::<Vec<DnsChallenge>>(&challenges)
+                    .map_err(|e| corrupt("order challenges", &e))?,
+                problem: r.try_get("order_problem")?,
+            })
+        }
+    };
+    let content = match (summary, order) {
+        (Some(s), None) => CertificateContent::Imported(s),
+        (None, Some(o)) => CertificateContent::Ordered(o),
+        (Some(s), Some(o)) => CertificateContent::Issued(s, o),
+        (None, None) => return Err(corrupt("content", &"neither a certificate nor an order")),
+    };
     Ok(CertificateRecord {
         id: CertificateId(r.try_get("id")?),
         ssl_certificate_id: ssl.parse().map_err(|e| corrupt("uuid", &e))?,
@@ -77,22 +132,9 @@ fn record_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
         container_id: ContainerId(r.try_get("container_id")?),
         scope: Scope::from_id(scope).ok_or_else(|| corrupt("scope", &scope))?,
         certificate_type: ctype.parse().map_err(|e: String| corrupt("type", &e))?,
-        summary: CertificateSummary {
-            domain_name: r.try_get("domain_name")?,
-            additional_names: if names.is_empty() {
-                Vec::new()
-            } else {
-                names.split(',').map(str::to_string).collect()
-            },
-            public_key_info: r.try_get("public_key_info")?,
-            signature_algorithm: r.try_get("signature_algorithm")?,
-            issuer: r.try_get("issuer")?,
-            subject: r.try_get("subject")?,
-            serial_number: r.try_get("serial_number")?,
-            fingerprint_sha256: r.try_get("fingerprint_sha256")?,
-            not_before: from_ms(r.try_get("not_before_ms")?)?,
-            not_after: from_ms(r.try_get("not_after_ms")?)?,
-        },
+        domain_name,
+        additional_names,
+        content,
         created_at: from_ms(r.try_get("created_at_ms")?)?,
         last_modified: from_ms(r.try_get("last_modified_ms")?)?,
     })
@@ -176,7 +218,9 @@ pub(crate) async fn insert_one(
         container_id: new.container_id,
         scope: new.scope,
         certificate_type: new.certificate_type,
-        summary: new.summary,
+        domain_name: new.summary.domain_name.clone(),
+        additional_names: new.summary.additional_names.clone(),
+        content: CertificateContent::Imported(new.summary),
         created_at: at,
         last_modified: at,
     };

@@ -114,46 +114,60 @@ pub struct Certificate {
     pub domain_name: String,
     /// The other subject alternative names, comma-separated.
     pub additional_names: String,
-    /// e.g. `ECDSA P-256`, `RSA 2048`.
-    pub public_key_info: String,
-    /// e.g. `ecdsa-with-SHA256`, `sha256WithRSAEncryption`.
-    pub signature_algorithm: String,
-    /// Issuer distinguished name (RFC 4514).
-    pub issuer: String,
+    /// e.g. `ECDSA P-256`, `RSA 2048`; null until a created certificate is issued.
+    pub public_key_info: Option<String>,
+    /// e.g. `ecdsa-with-SHA256`, `sha256WithRSAEncryption`; null until issued.
+    pub signature_algorithm: Option<String>,
+    /// Issuer distinguished name (RFC 4514); null until issued.
+    pub issuer: Option<String>,
     /// `Imported` or `Issued`.
     pub certificate_type: String,
-    /// `Active`, `Expired` or `NotYetValid`, at the time of the request.
+    /// `Active`, `Expired`, `NotYetValid` (from the dates, at the time of the request), or for a
+    /// created certificate not issued yet `Pending`, `Rejected`, `Canceled`.
     pub certificate_status: String,
-    /// The challenge type of a created certificate (`dns-01`); null for imports.
+    /// `dns-01` for created certificates; null for imports.
     pub certificate_challenge: Option<String>,
-    /// Upper-case hex.
-    pub serial_number: String,
+    /// Upper-case hex; null until issued.
+    pub serial_number: Option<String>,
+    /// For created certificates: the TXT records to publish (`key` is the record name).
     pub dns_records: Vec<DnsRecord>,
-    pub not_before: String,
-    pub not_after: String,
+    pub not_before: Option<String>,
+    pub not_after: Option<String>,
     pub scope_options: ScopeOptions,
     pub last_modified: String,
 }
 
 impl Certificate {
     pub fn from_record(r: &CertificateRecord, now: OffsetDateTime) -> Self {
+        let summary = r.summary();
         Self {
             id: r.id.0,
             project_id: r.project_id.0,
             scope_id: r.scope.id(),
             ssl_certificate_id: r.ssl_certificate_id.0,
-            domain_name: r.summary.domain_name.clone(),
-            additional_names: r.summary.additional_names.join(","),
-            public_key_info: r.summary.public_key_info.clone(),
-            signature_algorithm: r.summary.signature_algorithm.clone(),
-            issuer: r.summary.issuer.clone(),
+            domain_name: r.domain_name.clone(),
+            additional_names: r.additional_names.join(","),
+            public_key_info: summary.map(|s| s.public_key_info.clone()),
+            signature_algorithm: summary.map(|s| s.signature_algorithm.clone()),
+            issuer: summary.map(|s| s.issuer.clone()),
             certificate_type: r.certificate_type.as_str().to_string(),
             certificate_status: r.status_at(now).as_str().to_string(),
-            certificate_challenge: None,
-            serial_number: r.summary.serial_number.clone(),
-            dns_records: Vec::new(),
-            not_before: wire_date(r.summary.not_before),
-            not_after: wire_date(r.summary.not_after),
+            certificate_challenge: r.order().map(|_| "dns-01".to_string()),
+            serial_number: summary.map(|s| s.serial_number.clone()),
+            dns_records: r
+                .order()
+                .map(|o| {
+                    o.challenges
+                        .iter()
+                        .map(|c| DnsRecord {
+                            key: c.record.clone(),
+                            value: c.value.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            not_before: summary.map(|s| wire_date(s.not_before)),
+            not_after: summary.map(|s| wire_date(s.not_after)),
             scope_options: ScopeOptions {
                 project: Scope::Project.id(),
                 organization: Scope::Organization.id(),
@@ -189,8 +203,8 @@ impl CertificateListItem {
             id: r.id.0,
             distribution_id: None,
             ssl_certificate_id: r.ssl_certificate_id.0,
-            domain_name: r.summary.domain_name.clone(),
-            additional_names: r.summary.additional_names.join(","),
+            domain_name: r.domain_name.clone(),
+            additional_names: r.additional_names.join(","),
             certificate_type: r.certificate_type.as_str().to_string(),
             certificate_status: r.status_at(now).as_str().to_string(),
             scope: r.scope.name().to_string(),
