@@ -52,9 +52,19 @@ enum Command {
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The built-in certificate authority.
+    #[command(subcommand)]
+    Ca(CaCommand),
     /// Developer tools.
     #[command(subcommand)]
     Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CaCommand {
+    /// Print the built-in CA's root certificate (PEM), for clients to trust. Creates the CA
+    /// (and the master key) if this database has none yet.
+    Show,
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +72,15 @@ struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "CERTKEEPER_LISTEN")]
     listen: Option<String>,
+    /// DNS server (IP:PORT) DNS-01 records are looked up through; default: the system's.
+    #[arg(long, env = "CERTKEEPER_DNS_RESOLVER")]
+    dns_resolver: Option<std::net::SocketAddr>,
+    /// Lifetime in days of certificates the built-in CA issues (default 90).
+    #[arg(long, env = "CERTKEEPER_LEAF_LIFETIME_DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    leaf_lifetime_days: Option<u32>,
+    /// Hours a created certificate waits for validation before its order is rejected (default 168).
+    #[arg(long, env = "CERTKEEPER_CHALLENGE_TTL_HOURS", value_parser = clap::value_parser!(u32).range(1..=8760))]
+    challenge_ttl_hours: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,25 +152,26 @@ pub async fn run(cli: Cli) -> CliResult {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
-    let listen = match &cli.command {
-        Command::Serve(s) => s.listen.clone(),
-        _ => None,
+    let mut over = Overrides {
+        database: cli.database.clone(),
+        master_key_file: cli.master_key_file.clone(),
+        log: cli.log.clone(),
+        ..Overrides::default()
     };
-    let config = Config::resolve(
-        file,
-        Overrides {
-            listen,
-            database: cli.database.clone(),
-            master_key_file: cli.master_key_file.clone(),
-            log: cli.log.clone(),
-        },
-    );
+    if let Command::Serve(s) = &cli.command {
+        over.listen = s.listen.clone();
+        over.dns_resolver = s.dns_resolver;
+        over.leaf_lifetime_days = s.leaf_lifetime_days;
+        over.challenge_ttl_hours = s.challenge_ttl_hours;
+    }
+    let config = Config::resolve(file, over);
     init_logging(&config.log);
     match cli.command {
         Command::Serve(_) => serve(config).await,
         Command::Project(cmd) => project(&config, cmd).await,
         Command::Apikey(cmd) => apikey(&config, cmd).await,
         Command::Audit(AuditCommand::List { limit, json }) => audit(&config, limit, json).await,
+        Command::Ca(CaCommand::Show) => ca_show(&config).await,
         Command::Dev(DevCommand::Seed {
             certificates,
             project,
@@ -176,11 +196,37 @@ async fn offline_core(config: &Config) -> Result<Core, Box<dyn std::error::Error
     Ok(Core::new(store, Arc::new(SystemClock), key))
 }
 
-async fn serve(config: Config) -> CliResult {
+/// The core with everything `serve` needs: master key, built-in CA, DNS checker.
+async fn full_core(config: &Config) -> Result<Core, Box<dyn std::error::Error>> {
     let store = Store::connect(&config.database).await?;
     let master_key =
         certkeeper_core::masterkey::load_or_create(&store, &config.master_key_file).await?;
-    let core = Core::new(store, Arc::new(SystemClock), master_key);
+    let now = time::OffsetDateTime::now_utc();
+    let ca = certkeeper_core::issuance::load_or_create_ca(&store, &master_key, now).await?;
+    let dns = match config.dns_resolver {
+        Some(addr) => {
+            certkeeper_dns::Dns01Checker::with_server(addr, certkeeper_dns::DEFAULT_TIMEOUT)?
+        }
+        None => certkeeper_dns::Dns01Checker::system(certkeeper_dns::DEFAULT_TIMEOUT)?,
+    };
+    let issuance = certkeeper_core::issuance::Issuance {
+        ca,
+        dns,
+        leaf_lifetime: time::Duration::days(i64::from(config.leaf_lifetime_days)),
+        challenge_ttl: time::Duration::hours(i64::from(config.challenge_ttl_hours)),
+    };
+    Ok(Core::new(store, Arc::new(SystemClock), master_key).with_issuance(issuance))
+}
+
+async fn ca_show(config: &Config) -> CliResult {
+    let core = full_core(config).await?;
+    print!("{}", core.builtin_root_pem()?);
+    core.store().close().await;
+    Ok(())
+}
+
+async fn serve(config: Config) -> CliResult {
+    let core = full_core(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

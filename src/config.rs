@@ -2,6 +2,7 @@
 //! (each later source wins). Flags and environment variables are declared together on the
 //! clap arguments; the file fills what neither set.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -9,6 +10,8 @@ use serde::Deserialize;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE: &str = "sqlite://certkeeper.db";
 /// sqlx logs every PostgreSQL notice (e.g. "relation already exists") at info: keep those quiet.
+pub const DEFAULT_LEAF_LIFETIME_DAYS: u32 = 90;
+pub const DEFAULT_CHALLENGE_TTL_HOURS: u32 = 7 * 24;
 pub const DEFAULT_LOG: &str = "info,sqlx=warn";
 
 /// `certkeeper.toml`. Unknown keys are an error, so a typo does not silently fall back.
@@ -19,6 +22,9 @@ pub struct FileConfig {
     pub database: Option<String>,
     pub master_key_file: Option<PathBuf>,
     pub log: Option<String>,
+    pub dns_resolver: Option<SocketAddr>,
+    pub leaf_lifetime_days: Option<u32>,
+    pub challenge_ttl_hours: Option<u32>,
 }
 
 impl FileConfig {
@@ -36,6 +42,12 @@ pub struct Config {
     pub database: String,
     pub master_key_file: PathBuf,
     pub log: String,
+    /// Where DNS-01 lookups go; `None`: the system's resolvers.
+    pub dns_resolver: Option<SocketAddr>,
+    /// Lifetime of certificates the built-in CA issues.
+    pub leaf_lifetime_days: u32,
+    /// How long a created certificate's order waits for validation.
+    pub challenge_ttl_hours: u32,
 }
 
 /// What flags and environment gave (clap already applied flag-over-env).
@@ -45,6 +57,9 @@ pub struct Overrides {
     pub database: Option<String>,
     pub master_key_file: Option<PathBuf>,
     pub log: Option<String>,
+    pub dns_resolver: Option<SocketAddr>,
+    pub leaf_lifetime_days: Option<u32>,
+    pub challenge_ttl_hours: Option<u32>,
 }
 
 impl Config {
@@ -68,6 +83,15 @@ impl Config {
                 .log
                 .or(file.log)
                 .unwrap_or_else(|| DEFAULT_LOG.to_string()),
+            dns_resolver: over.dns_resolver.or(file.dns_resolver),
+            leaf_lifetime_days: over
+                .leaf_lifetime_days
+                .or(file.leaf_lifetime_days)
+                .unwrap_or(DEFAULT_LEAF_LIFETIME_DAYS),
+            challenge_ttl_hours: over
+                .challenge_ttl_hours
+                .or(file.challenge_ttl_hours)
+                .unwrap_or(DEFAULT_CHALLENGE_TTL_HOURS),
         }
     }
 }

@@ -5,5 +5,6 @@ mod support;
 mod auth;
 mod certificates;
 mod cli;
+mod issuance;
 mod master_key;
 mod openapi;

@@ -8,6 +8,15 @@ use crate::support::{Db, TestApp};
 /// fails until the route is also in the generated document.
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/projects/{projectId}/certificates"),
+    ("post", "/api/v1/projects/{projectId}/certificates"),
+    (
+        "put",
+        "/api/v1/projects/{projectId}/certificates/{id}/validate",
+    ),
+    (
+        "get",
+        "/api/v1/projects/{projectId}/certificates/{id}/download",
+    ),
     ("post", "/api/v1/projects/{projectId}/certificates/import"),
     ("get", "/api/v1/projects/{projectId}/certificates/{id}"),
     ("put", "/api/v1/projects/{projectId}/certificates/{id}"),

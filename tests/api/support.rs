@@ -126,6 +126,8 @@ pub struct TestApp {
     pub clock: Arc<FixedClock>,
     pub admin_key: String,
     pub project: Project,
+    /// The authoritative DNS server (zones `example.test`, `delegated.test`) validation uses.
+    pub dns: certkeeper_testkit::dns::TestDns,
     /// Keeps the database (and its temp dir) alive as long as the app.
     _db: TestDb,
 }
@@ -147,7 +149,26 @@ impl TestApp {
                 .await
                 .expect("master key");
         let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
-        let core = Core::new(store, clock.clone(), master_key);
+        let dns =
+            certkeeper_testkit::dns::TestDns::start(&["example.test", "delegated.test"]).await;
+        let ca = certkeeper_core::issuance::load_or_create_ca(
+            &store,
+            &master_key,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .expect("built-in CA");
+        let issuance = certkeeper_core::issuance::Issuance {
+            ca,
+            dns: certkeeper_dns::Dns01Checker::with_server(
+                dns.addr(),
+                std::time::Duration::from_secs(2),
+            )
+            .expect("DNS checker"),
+            leaf_lifetime: time::Duration::days(90),
+            challenge_ttl: time::Duration::days(7),
+        };
+        let core = Core::new(store, clock.clone(), master_key).with_issuance(issuance);
         let project = core
             .create_project(Actor::Cli, "main")
             .await
@@ -173,6 +194,7 @@ impl TestApp {
             clock,
             admin_key: admin.secret.expose().to_string(),
             project,
+            dns,
             _db: db,
         }
     }

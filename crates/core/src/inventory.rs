@@ -173,14 +173,20 @@ impl Core {
             .ok_or_else(|| not_found(&project, id))
     }
 
+    /// Deletes a certificate (and its key), or cancels a created certificate's pending order.
     pub async fn delete_certificate(
         &self,
         who: &Principal,
         project: ProjectId,
         id: CertificateId,
-    ) -> Result<CertificateRecord, CoreError> {
+    ) -> Result<Deleted, CoreError> {
         let project = self.authorize_project(who, project, Access::Write).await?;
-        self.owned(&project, id).await?;
+        let record = self.owned(&project, id).await?;
+        // A created certificate still waiting for validation: DELETE cancels its order and
+        // keeps the record (status Canceled) for the order history; a second DELETE removes it.
+        if let Some(canceled) = self.cancel_if_pending(who, &project, &record).await? {
+            return Ok(Deleted::OrderCanceled(canceled));
+        }
         let now = self.now();
         let actor = who.actor();
         self.store
@@ -198,11 +204,12 @@ impl Core {
                 .to_string(),
             })
             .await?
+            .map(Deleted::Removed)
             .ok_or_else(|| not_found(&project, id))
     }
 
     /// A certificate the project can see: its own, or an organization-scoped one.
-    async fn visible(
+    pub(crate) async fn visible(
         &self,
         project: &Project,
         id: CertificateId,
@@ -216,7 +223,7 @@ impl Core {
     }
 
     /// A certificate the project may change: only its own.
-    async fn owned(
+    pub(crate) async fn owned(
         &self,
         project: &Project,
         id: CertificateId,
@@ -229,6 +236,15 @@ impl Core {
         }
         Ok(c)
     }
+}
+
+/// What a DELETE did.
+#[derive(Debug, Clone)]
+pub enum Deleted {
+    /// The certificate and its key are gone; this is what was deleted.
+    Removed(CertificateRecord),
+    /// A created certificate's pending order was canceled; the record stays.
+    OrderCanceled(CertificateRecord),
 }
 
 fn not_found(project: &Project, id: CertificateId) -> CoreError {

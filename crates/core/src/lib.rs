@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 mod error;
 pub mod inventory;
+pub mod issuance;
 pub mod masterkey;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub struct Core {
     master_key: Arc<MasterKey>,
     auth_cache: Arc<auth::AuthCache>,
     project_cache: Arc<auth::ProjectCache>,
+    issuance: Option<Arc<issuance::Issuance>>,
 }
 
 impl Core {
@@ -35,7 +37,19 @@ impl Core {
             master_key: Arc::new(master_key),
             auth_cache: Arc::new(auth::AuthCache::default()),
             project_cache: Arc::new(auth::ProjectCache::default()),
+            issuance: None,
         }
+    }
+
+    /// Enables certificate creation and validation.
+    pub fn with_issuance(mut self, issuance: issuance::Issuance) -> Self {
+        self.issuance = Some(Arc::new(issuance));
+        self
+    }
+
+    /// The master key, for loading sealed server material (the built-in CA) at start-up.
+    pub fn master_key(&self) -> &MasterKey {
+        &self.master_key
     }
 
     pub fn store(&self) -> &Store {

@@ -12,6 +12,10 @@ pub enum AuditAction {
     CertificateImport,
     CertificateUpdateScope,
     CertificateDelete,
+    CertificateCreate,
+    CertificateIssue,
+    CertificateReject,
+    CertificateCancel,
 }
 
 impl AuditAction {
@@ -22,6 +26,10 @@ impl AuditAction {
             Self::CertificateImport => "certificate.import",
             Self::CertificateUpdateScope => "certificate.update_scope",
             Self::CertificateDelete => "certificate.delete",
+            Self::CertificateCreate => "certificate.create",
+            Self::CertificateIssue => "certificate.issue",
+            Self::CertificateReject => "certificate.reject",
+            Self::CertificateCancel => "certificate.cancel",
         }
     }
 }

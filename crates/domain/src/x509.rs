@@ -193,6 +193,12 @@ fn parse<'a>(
     Ok(cert)
 }
 
+/// Reads the inventory's view of a certificate given as DER.
+pub fn summarize_der(der: &[u8]) -> Result<CertificateSummary, ImportError> {
+    let cert = parse("certificate", 0, der)?;
+    Ok(summarize(&cert, der))
+}
+
 /// Reads the inventory's view of a certificate.
 pub fn summarize(cert: &X509Certificate<'_>, der: &[u8]) -> CertificateSummary {
     let mut names: Vec<String> = Vec::new();

@@ -33,6 +33,13 @@ macro_rules! select_certificates {
     };
 }
 
+/// The record of one certificate, by id (`$1`).
+macro_rules! select_one {
+    () => {
+        select_certificates!("WHERE c.id = $1")
+    };
+}
+
 /// A certificate to store.
 #[derive(Debug, Clone)]
 pub struct NewCertificate {

@@ -7,8 +7,10 @@
 
 mod apikeys;
 mod audit;
+#[macro_use]
 mod certificates;
 mod error;
+mod orders;
 mod projects;
 mod seed;
 mod settings;
@@ -25,6 +27,7 @@ use sqlx::{AnyPool, Executor};
 pub use apikeys::{NewApiKey, StoredApiKey};
 pub use certificates::{CertificatePage, InsertOutcome, NewCertificate, StoredCertificate};
 pub use error::StoreError;
+pub use orders::{IssuedCertificate, NewOrder, OrderState};
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

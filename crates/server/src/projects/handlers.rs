@@ -3,12 +3,15 @@
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use certkeeper_core::inventory::{ImportRequest as CoreImport, PageRequest};
+use axum::http::header;
+use axum::response::IntoResponse;
+use certkeeper_core::inventory::{Deleted, ImportRequest as CoreImport, PageRequest};
+use certkeeper_core::issuance::CreateRequest as CoreCreate;
 
 use super::error::{ApiError, Body, Caller, CertificatePath, ProjectPath};
 use super::wire::{
-    self, Certificate, CertificateListItem, Envelope, ErrorEnvelope, ImportRequest, ResultInfo,
-    UpdateRequest,
+    self, Certificate, CertificateListItem, CreateRequest, Envelope, ErrorEnvelope, ImportRequest,
+    ResultInfo, UpdateRequest,
 };
 use crate::AppState;
 
@@ -181,7 +184,8 @@ pub(crate) async fn update_certificate(
     )))
 }
 
-/// Delete a certificate (and its stored key).
+/// Delete a certificate (and its stored key); for a created certificate still pending, cancel
+/// its order (the record stays, status `Canceled`; deleting it again removes it).
 #[utoipa::path(
     delete,
     path = "/api/v1/projects/{projectId}/certificates/{id}",
@@ -203,11 +207,117 @@ pub(crate) async fn delete_certificate(
     Caller(who): Caller,
     CertificatePath(project, id): CertificatePath,
 ) -> ApiResult<Certificate> {
-    let record = state.core.delete_certificate(&who, project, id).await?;
+    let (record, message) = match state.core.delete_certificate(&who, project, id).await? {
+        Deleted::Removed(r) => (r, "Certificate deleted."),
+        Deleted::OrderCanceled(r) => (r, "Certificate order canceled."),
+    };
     Ok(Json(Envelope::ok(
         Certificate::from_record(&record, state.core.now()),
-        Some("Certificate deleted."),
+        Some(message),
     )))
+}
+
+/// Create a certificate: opens an order and answers with the DNS-01 records to publish.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{projectId}/certificates",
+    tag = "Certificates",
+    params(("projectId" = uuid::Uuid, Path, description = "The project's id")),
+    request_body = CreateRequest,
+    responses(
+        (status = 200, description = "Created, status Pending, with `dnsRecords` to publish", body = Envelope<Certificate>),
+        (status = 400, description = "Invalid names (IP addresses, bad labels, more than 100 names), bad scopeId", body = ErrorEnvelope),
+        (status = 401, description = "No or unknown API key", body = ErrorEnvelope),
+        (status = 403, description = "The key cannot write in this project", body = ErrorEnvelope),
+        (status = 404, description = "Unknown project", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn create_certificate(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    ProjectPath(project): ProjectPath,
+    Body(body): Body<CreateRequest>,
+) -> ApiResult<Certificate> {
+    let scope = wire::scope(body.scope_id).map_err(ApiError::bad_request)?;
+    let domain_name = body
+        .domain_name
+        .ok_or_else(|| ApiError::bad_request("domainName is required"))?;
+    let req = CoreCreate {
+        domain_name,
+        additional_domain_names: body.additional_domain_names.unwrap_or_default(),
+        scope,
+    };
+    let record = state.core.create_certificate(&who, project, req).await?;
+    Ok(Json(Envelope::ok(
+        Certificate::from_record(&record, state.core.now()),
+        Some("Certificate requested: publish the DNS records, then validate."),
+    )))
+}
+
+/// Validate a created certificate's DNS-01 records and issue it.
+#[utoipa::path(
+    put,
+    path = "/api/v1/projects/{projectId}/certificates/{id}/validate",
+    tag = "Certificates",
+    params(
+        ("projectId" = uuid::Uuid, Path, description = "The project's id"),
+        ("id" = i64, Path, description = "The certificate's id"),
+    ),
+    responses(
+        (status = 200, description = "Issued (or already issued)", body = Envelope<Certificate>),
+        (status = 400, description = "Records missing or wrong (each named); an imported certificate", body = ErrorEnvelope),
+        (status = 401, description = "No or unknown API key", body = ErrorEnvelope),
+        (status = 403, description = "Read-only key, or another project's certificate", body = ErrorEnvelope),
+        (status = 404, description = "Unknown project or certificate", body = ErrorEnvelope),
+        (status = 409, description = "The order was canceled or rejected", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn validate_certificate(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    CertificatePath(project, id): CertificatePath,
+) -> ApiResult<Certificate> {
+    let record = state.core.validate_certificate(&who, project, id).await?;
+    Ok(Json(Envelope::ok(
+        Certificate::from_record(&record, state.core.now()),
+        Some("Certificate issued."),
+    )))
+}
+
+/// Download the certificate followed by its chain, as PEM.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{projectId}/certificates/{id}/download",
+    tag = "Certificates",
+    params(
+        ("projectId" = uuid::Uuid, Path, description = "The project's id"),
+        ("id" = i64, Path, description = "The certificate's id"),
+    ),
+    responses(
+        (status = 200, description = "PEM: the certificate, then its chain", content_type = "application/x-pem-file", body = String),
+        (status = 401, description = "No or unknown API key", body = ErrorEnvelope),
+        (status = 403, description = "The key cannot reach this project", body = ErrorEnvelope),
+        (status = 404, description = "Unknown project or certificate", body = ErrorEnvelope),
+        (status = 409, description = "Not issued yet", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn download_certificate(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    CertificatePath(project, id): CertificatePath,
+) -> Result<axum::response::Response, ApiError> {
+    let pem = state.core.download_certificate(&who, project, id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-pem-file".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"certificate-{id}.pem\""),
+            ),
+        ],
+        pem,
+    )
+        .into_response())
 }
 
 /// Unknown paths answer in the envelope shape too.

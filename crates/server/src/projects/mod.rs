@@ -17,8 +17,13 @@ use crate::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(handlers::list_certificates))
+        .routes(routes!(
+            handlers::list_certificates,
+            handlers::create_certificate
+        ))
         .routes(routes!(handlers::import_certificate))
+        .routes(routes!(handlers::validate_certificate))
+        .routes(routes!(handlers::download_certificate))
         .routes(routes!(
             handlers::get_certificate,
             handlers::update_certificate,

@@ -229,6 +229,18 @@ pub struct ImportRequest {
     pub scope_id: Option<i64>,
 }
 
+/// `POST .../certificates`: a certificate to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateRequest {
+    /// The primary name (may be a wildcard `*.example.com`; IDN is converted to punycode).
+    pub domain_name: Option<String>,
+    /// More names; may be empty. At most 100 names in all.
+    pub additional_domain_names: Option<Vec<String>>,
+    /// 0 = Project, 1 = Organization.
+    pub scope_id: Option<i64>,
+}
+
 /// `PUT .../certificates/{id}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

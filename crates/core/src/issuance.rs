@@ -1,0 +1,424 @@
+//! Creating certificates: open an order with DNS-01 challenges, validate them against real
+//! DNS, and have the built-in CA sign.
+//!
+//! Validation is guarded by a claim on the order row (see `Store::claim_order`): of many
+//! concurrent validate calls, on one node or several, exactly one checks DNS and issues; the
+//! others wait for it and answer with its outcome.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use base64::Engine;
+use certkeeper_ca::{BuiltinCa, CaMaterial};
+use certkeeper_dns::{Dns01Checker, ExpectedTxt, TxtOutcome};
+use certkeeper_domain::audit::{AuditAction, NewAuditEvent};
+use certkeeper_domain::certificate::{CertificateContent, CertificateRecord, DnsChallenge, Scope};
+use certkeeper_domain::ids::{CertificateId, ProjectId, SslCertificateId};
+use certkeeper_domain::names::{DnsName, parse_names};
+use certkeeper_domain::order::OrderStatus;
+use certkeeper_domain::sealing::MasterKey;
+use certkeeper_domain::{pem, x509};
+use certkeeper_store::{IssuedCertificate, NewOrder, Store};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+use crate::inventory::key_aad;
+use crate::{Access, Core, CoreError, Principal};
+
+/// How long one validate call may hold an order before others may take over.
+const CLAIM: Duration = Duration::seconds(60);
+/// How often a waiting validate call looks at the order again.
+const WAIT_STEP: StdDuration = StdDuration::from_millis(25);
+
+/// The issuance settings and the parts that do the work.
+#[derive(Debug)]
+pub struct Issuance {
+    pub ca: BuiltinCa,
+    pub dns: Dns01Checker,
+    /// Lifetime of issued leaves.
+    pub leaf_lifetime: Duration,
+    /// How long a pending order waits for validation before it is rejected.
+    pub challenge_ttl: Duration,
+}
+
+/// The settings row the CA lives in: certificates in clear, keys sealed.
+#[derive(Serialize, Deserialize)]
+struct StoredCa {
+    root_der: String,
+    intermediate_der: String,
+    root_key_sealed: String,
+    intermediate_key_sealed: String,
+}
+
+const CA_SETTING: &str = "builtin_ca";
+const ROOT_AAD: &[u8] = b"certkeeper:builtin-ca:root-key";
+const INTERMEDIATE_AAD: &[u8] = b"certkeeper:builtin-ca:intermediate-key";
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// Loads the built-in CA, creating it on first start. Of several nodes starting together one
+/// creates it; the others load what it stored.
+pub async fn load_or_create_ca(
+    store: &Store,
+    key: &MasterKey,
+    now: OffsetDateTime,
+) -> Result<BuiltinCa, CoreError> {
+    if store.setting(CA_SETTING).await?.is_none() {
+        let m = certkeeper_ca::generate("certkeeper", now).map_err(CoreError::internal)?;
+        let stored = StoredCa {
+            root_der: b64().encode(&m.root_der),
+            intermediate_der: b64().encode(&m.intermediate_der),
+            root_key_sealed: b64().encode(
+                key.seal(ROOT_AAD, &m.root_key_pkcs8)
+                    .map_err(CoreError::internal)?,
+            ),
+            intermediate_key_sealed: b64().encode(
+                key.seal(INTERMEDIATE_AAD, &m.intermediate_key_pkcs8)
+                    .map_err(CoreError::internal)?,
+            ),
+        };
+        let text = serde_json::to_vec(&stored).map_err(CoreError::internal)?;
+        store.put_setting_if_absent(CA_SETTING, &text).await?;
+    }
+    let text = store
+        .setting(CA_SETTING)
+        .await?
+        .ok_or_else(|| CoreError::internal("built-in CA vanished"))?;
+    let stored: StoredCa = serde_json::from_slice(&text)
+        .map_err(|e| CoreError::internal(format!("stored CA: {e}")))?;
+    let decode = |s: &str| {
+        b64()
+            .decode(s)
+            .map_err(|e| CoreError::internal(format!("stored CA: {e}")))
+    };
+    let material = CaMaterial {
+        root_der: decode(&stored.root_der)?,
+        intermediate_der: decode(&stored.intermediate_der)?,
+        root_key_pkcs8: key
+            .open(ROOT_AAD, &decode(&stored.root_key_sealed)?)
+            .map_err(CoreError::internal)?,
+        intermediate_key_pkcs8: key
+            .open(INTERMEDIATE_AAD, &decode(&stored.intermediate_key_sealed)?)
+            .map_err(CoreError::internal)?,
+    };
+    BuiltinCa::load(&material).map_err(CoreError::internal)
+}
+
+/// A create request as submitted.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub domain_name: String,
+    pub additional_domain_names: Vec<String>,
+    pub scope: Scope,
+}
+
+/// A fresh, unguessable TXT value: 256 random bits, base64url (the shape ACME values have).
+fn challenge_value() -> Result<String, CoreError> {
+    let mut raw = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut raw)
+        .map_err(|_| CoreError::internal("system random generator failed"))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+}
+
+impl Core {
+    fn issuance(&self) -> Result<&Arc<Issuance>, CoreError> {
+        self.issuance
+            .as_ref()
+            .ok_or_else(|| CoreError::internal("issuance is not configured on this server"))
+    }
+
+    /// Opens an order: checks the names and answers with the DNS-01 records to publish.
+    pub async fn create_certificate(
+        &self,
+        who: &Principal,
+        project: ProjectId,
+        req: CreateRequest,
+    ) -> Result<CertificateRecord, CoreError> {
+        let project = self.authorize_project(who, project, Access::Write).await?;
+        let issuance = self.issuance()?;
+        let requested = std::iter::once(req.domain_name.as_str())
+            .chain(req.additional_domain_names.iter().map(String::as_str));
+        let names: Vec<DnsName> =
+            parse_names(requested).map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let challenges = names
+            .iter()
+            .map(|n| {
+                Ok(DnsChallenge {
+                    name: n.to_string(),
+                    record: n.challenge_record(),
+                    value: challenge_value()?,
+                })
+            })
+            .collect::<Result<Vec<_>, CoreError>>()?;
+        let now = self.now();
+        let new = NewOrder {
+            ssl_certificate_id: SslCertificateId::new_random(),
+            project_id: project.id,
+            container_id: project.container_id,
+            scope: req.scope,
+            names: names.iter().map(ToString::to_string).collect(),
+            challenges,
+            issuer: "builtin".into(),
+            expires_at: now + issuance.challenge_ttl,
+            at: now,
+        };
+        let audit = NewAuditEvent {
+            at: now,
+            actor: who.actor(),
+            action: AuditAction::CertificateCreate,
+            project: Some(project.id),
+            target: String::new(),
+            detail: json!({ "names": new.names, "issuer": new.issuer, "scope": req.scope.name() })
+                .to_string(),
+        };
+        Ok(self.store.create_order(new, audit).await?)
+    }
+
+    /// Checks the order's DNS records and, when all are there, issues the certificate.
+    /// Idempotent: an issued order answers with its certificate.
+    pub async fn validate_certificate(
+        &self,
+        who: &Principal,
+        project: ProjectId,
+        id: CertificateId,
+    ) -> Result<CertificateRecord, CoreError> {
+        let project = self.authorize_project(who, project, Access::Write).await?;
+        self.owned(&project, id).await?;
+        let order = self.store.order_of_certificate(id).await?.ok_or_else(|| {
+            CoreError::Invalid(format!(
+                "certificate {id} was imported; only created certificates are validated"
+            ))
+        })?;
+        loop {
+            let record = self.visible(&project, id).await?;
+            let status = record.order().map_or(order.status, |o| o.status);
+            match status {
+                OrderStatus::Issued | OrderStatus::Revoked => return Ok(record),
+                OrderStatus::Canceled => {
+                    return Err(CoreError::Conflict {
+                        message: format!("order {} of certificate {id} was canceled", order.id),
+                        existing: None,
+                    });
+                }
+                OrderStatus::Rejected => {
+                    let why = record
+                        .order()
+                        .and_then(|o| o.problem.clone())
+                        .unwrap_or_default();
+                    return Err(CoreError::Conflict {
+                        message: format!(
+                            "order {} of certificate {id} was rejected: {why}",
+                            order.id
+                        ),
+                        existing: None,
+                    });
+                }
+                OrderStatus::Pending => {}
+            }
+            let now = self.now();
+            if now > order.expires_at {
+                self.end_order(
+                    who,
+                    &project,
+                    &record,
+                    OrderStatus::Rejected,
+                    Some("the DNS-01 challenge expired before validation"),
+                )
+                .await?;
+                continue;
+            }
+            if self.store.claim_order(order.id, now, now + CLAIM).await? {
+                return self.validate_claimed(who, &project, record).await;
+            }
+            // Another call is validating this order: wait for its outcome.
+            tokio::time::sleep(WAIT_STEP).await;
+        }
+    }
+
+    async fn validate_claimed(
+        &self,
+        who: &Principal,
+        project: &certkeeper_domain::project::Project,
+        record: CertificateRecord,
+    ) -> Result<CertificateRecord, CoreError> {
+        let issuance = self.issuance()?;
+        let CertificateContent::Ordered(order) = &record.content else {
+            return Ok(record);
+        };
+        let expected: Vec<ExpectedTxt> = order
+            .challenges
+            .iter()
+            .map(|c| ExpectedTxt {
+                name: c.record.clone(),
+                value: c.value.clone(),
+            })
+            .collect();
+        let outcomes = issuance.dns.check(&expected).await;
+        let failures: Vec<String> = order
+            .challenges
+            .iter()
+            .zip(&outcomes)
+            .filter_map(|(c, o)| match o {
+                TxtOutcome::Found => None,
+                TxtOutcome::Missing => Some(format!(
+                    "{} (for {}): no TXT record found",
+                    c.record, c.name
+                )),
+                TxtOutcome::WrongValue { found } => Some(format!(
+                    "{} (for {}): TXT holds {found:?}, expected {:?}",
+                    c.record, c.name, c.value
+                )),
+                TxtOutcome::LookupFailed(e) => Some(format!(
+                    "{} (for {}): DNS lookup failed: {e}",
+                    c.record, c.name
+                )),
+            })
+            .collect();
+        if !failures.is_empty() {
+            self.store.release_order(order.id).await?;
+            return Err(CoreError::Invalid(format!(
+                "DNS-01 validation failed; publish these TXT records and validate again: {}",
+                failures.join("; ")
+            )));
+        }
+        let names: Vec<DnsName> = std::iter::once(&record.domain_name)
+            .chain(&record.additional_names)
+            .map(|n| {
+                DnsName::parse(n).map_err(|e| CoreError::internal(format!("stored name: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let now = self.now();
+        let issued = match issuance.ca.issue(&names, now, issuance.leaf_lifetime) {
+            Ok(i) => i,
+            Err(e) => {
+                let problem = format!("the built-in CA refused: {e}");
+                self.end_order(who, project, &record, OrderStatus::Rejected, Some(&problem))
+                    .await?;
+                return Err(CoreError::Conflict {
+                    message: problem,
+                    existing: None,
+                });
+            }
+        };
+        let summary = x509::summarize_der(&issued.der)
+            .map_err(|e| CoreError::internal(format!("issued certificate: {e}")))?;
+        let sealed = self
+            .master_key
+            .seal(
+                key_aad(record.ssl_certificate_id).as_bytes(),
+                &issued.key_pkcs8,
+            )
+            .map_err(CoreError::internal)?;
+        let stored = IssuedCertificate {
+            summary,
+            der: issued.der.clone(),
+            chain_pem: pem::certificates(issued.chain.iter().map(Vec::as_slice)),
+            private_key_sealed: sealed,
+        };
+        let audit = NewAuditEvent {
+            at: now,
+            actor: who.actor(),
+            action: AuditAction::CertificateIssue,
+            project: Some(project.id),
+            target: String::new(),
+            detail: json!({ "orderId": order.id.0, "serialNumber": stored.summary.serial_number, "issuer": "builtin" }).to_string(),
+        };
+        match self
+            .store
+            .complete_order(order.id, record.id, stored, now, audit)
+            .await?
+        {
+            Some(r) => Ok(r),
+            // Canceled meanwhile: report what it is now.
+            None => Box::pin(self.validate_certificate(who, project.id, record.id)).await,
+        }
+    }
+
+    async fn end_order(
+        &self,
+        who: &Principal,
+        project: &certkeeper_domain::project::Project,
+        record: &CertificateRecord,
+        to: OrderStatus,
+        problem: Option<&str>,
+    ) -> Result<bool, CoreError> {
+        let Some(order) = record.order() else {
+            return Ok(false);
+        };
+        let now = self.now();
+        let audit = NewAuditEvent {
+            at: now,
+            actor: who.actor(),
+            action: if to == OrderStatus::Canceled {
+                AuditAction::CertificateCancel
+            } else {
+                AuditAction::CertificateReject
+            },
+            project: Some(project.id),
+            target: format!("certificate:{}", record.id),
+            detail: json!({ "orderId": order.id.0, "problem": problem }).to_string(),
+        };
+        Ok(self
+            .store
+            .end_order(order.id, to, problem, now, audit)
+            .await?)
+    }
+
+    /// DELETE of a created certificate whose order is pending: the order is canceled and the
+    /// record stays (status `Canceled`). `None` when the certificate has no pending order.
+    pub(crate) async fn cancel_if_pending(
+        &self,
+        who: &Principal,
+        project: &certkeeper_domain::project::Project,
+        record: &CertificateRecord,
+    ) -> Result<Option<CertificateRecord>, CoreError> {
+        match record.order() {
+            Some(o) if o.status == OrderStatus::Pending => {
+                self.end_order(who, project, record, OrderStatus::Canceled, None)
+                    .await?;
+                Ok(Some(self.visible(project, record.id).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl Core {
+    /// The certificate and its chain as PEM, for imported and issued certificates alike.
+    pub async fn download_certificate(
+        &self,
+        who: &Principal,
+        project: ProjectId,
+        id: CertificateId,
+    ) -> Result<String, CoreError> {
+        let project = self.authorize_project(who, project, Access::Read).await?;
+        self.visible(&project, id).await?;
+        let stored = self
+            .store
+            .certificate_material(id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("certificate {id} not found")))?;
+        let der = stored.der.ok_or_else(|| CoreError::Conflict {
+            message: format!(
+                "certificate {id} is not issued yet (status {}); validate it first",
+                stored.record.status_at(self.now()).as_str()
+            ),
+            existing: None,
+        })?;
+        Ok(format!(
+            "{}{}",
+            pem::encode("CERTIFICATE", &der),
+            stored.chain_pem
+        ))
+    }
+
+    /// The built-in CA's root, PEM: what relying parties must trust.
+    pub fn builtin_root_pem(&self) -> Result<String, CoreError> {
+        Ok(pem::encode("CERTIFICATE", self.issuance()?.ca.root_der()))
+    }
+}

@@ -1,0 +1,331 @@
+//! Orders for created certificates, and their status history.
+//!
+//! Every status change goes through [`change_status`], which asks the domain's status machine
+//! first and then updates only if the stored status is still the one the change starts from,
+//! so a change raced by another node cannot apply twice.
+
+use certkeeper_domain::audit::NewAuditEvent;
+use certkeeper_domain::certificate::{
+    CertificateContent, CertificateRecord, CertificateSummary, CertificateType, DnsChallenge,
+    OrderView, Scope,
+};
+use certkeeper_domain::ids::{CertificateId, ContainerId, OrderId, ProjectId, SslCertificateId};
+use certkeeper_domain::order::OrderStatus;
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::certificates::{bump_counts, record_from_row};
+use crate::time_ms::{from_ms, to_ms};
+use crate::{Store, StoreError, audit};
+
+/// A created certificate to store, with its pending order.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub ssl_certificate_id: SslCertificateId,
+    pub project_id: ProjectId,
+    pub container_id: ContainerId,
+    pub scope: Scope,
+    /// The names asked for, primary first.
+    pub names: Vec<String>,
+    pub challenges: Vec<DnsChallenge>,
+    /// Which issuer will sign (`builtin`, `acme`).
+    pub issuer: String,
+    pub expires_at: OffsetDateTime,
+    pub at: OffsetDateTime,
+}
+
+/// What issuance produced, to store on the certificate.
+#[derive(Debug, Clone)]
+pub struct IssuedCertificate {
+    pub summary: CertificateSummary,
+    pub der: Vec<u8>,
+    pub chain_pem: String,
+    pub private_key_sealed: Vec<u8>,
+}
+
+/// An order's bookkeeping, beyond what a record shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderState {
+    pub id: OrderId,
+    pub certificate_id: CertificateId,
+    pub status: OrderStatus,
+    pub issuer: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Moves an order `from → to` inside `conn`'s transaction. `Ok(false)` when the stored status
+/// is no longer `from` (someone else moved it first).
+async fn change_status(
+    conn: &mut sqlx::AnyConnection,
+    order: OrderId,
+    from: OrderStatus,
+    to: OrderStatus,
+    problem: Option<&str>,
+    at: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    from.transition(to)
+        .map_err(|e| StoreError::Conflict(e.to_string()))?;
+    let moved = sqlx::query(
+        "UPDATE orders SET status = $1, problem = COALESCE($2, problem), status_changed_at_ms = $3, \
+         claimed_until_ms = NULL WHERE id = $4 AND status = $5",
+    )
+    .bind(to.as_str())
+    .bind(problem)
+    .bind(to_ms(at))
+    .bind(order.0)
+    .bind(from.as_str())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if moved {
+        sqlx::query(
+            "INSERT INTO order_status_changes (order_id, status, at_ms) VALUES ($1, $2, $3)",
+        )
+        .bind(order.0)
+        .bind(to.as_str())
+        .bind(to_ms(at))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(moved)
+}
+
+impl Store {
+    /// Stores a created certificate and its order (status `pending`, with its first history
+    /// entry), in one transaction.
+    pub async fn create_order(
+        &self,
+        new: NewOrder,
+        mut audit_event: NewAuditEvent,
+    ) -> Result<CertificateRecord, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let names = new.names.clone();
+        let (primary, rest) = names
+            .split_first()
+            .ok_or_else(|| StoreError::Conflict("an order needs a name".into()))?;
+        let cert_id: i64 = sqlx::query(
+            "INSERT INTO certificates (ssl_certificate_id, container_id, scope, certificate_type, domain_name, \
+             additional_names, chain_pem, created_at_ms, last_modified_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7) RETURNING id",
+        )
+        .bind(new.ssl_certificate_id.to_string())
+        .bind(new.container_id.0)
+        .bind(new.scope.id())
+        .bind(CertificateType::Issued.as_str())
+        .bind(primary)
+        .bind(rest.join(","))
+        .bind(to_ms(new.at))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        let challenges = serde_json::to_string(&new.challenges)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let order_id: i64 = sqlx::query(
+            "INSERT INTO orders (certificate_id, container_id, status, issuer, challenges, expires_at_ms, \
+             created_at_ms, status_changed_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(cert_id)
+        .bind(new.container_id.0)
+        .bind(OrderStatus::Pending.as_str())
+        .bind(&new.issuer)
+        .bind(challenges)
+        .bind(to_ms(new.expires_at))
+        .bind(to_ms(new.at))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        sqlx::query(
+            "INSERT INTO order_status_changes (order_id, status, at_ms) VALUES ($1, $2, $3)",
+        )
+        .bind(order_id)
+        .bind(OrderStatus::Pending.as_str())
+        .bind(to_ms(new.at))
+        .execute(&mut *tx)
+        .await?;
+        bump_counts(
+            &mut tx,
+            new.container_id,
+            1,
+            i64::from(new.scope == Scope::Organization),
+        )
+        .await?;
+        audit_event.target = format!("certificate:{cert_id}");
+        audit::insert(&mut tx, &audit_event).await?;
+        tx.commit().await?;
+        let at = from_ms(to_ms(new.at))?;
+        Ok(CertificateRecord {
+            id: CertificateId(cert_id),
+            ssl_certificate_id: new.ssl_certificate_id,
+            project_id: new.project_id,
+            container_id: new.container_id,
+            scope: new.scope,
+            certificate_type: CertificateType::Issued,
+            domain_name: primary.clone(),
+            additional_names: rest.to_vec(),
+            content: CertificateContent::Ordered(OrderView {
+                id: OrderId(order_id),
+                status: OrderStatus::Pending,
+                challenges: new.challenges,
+                problem: None,
+            }),
+            created_at: at,
+            last_modified: at,
+        })
+    }
+
+    pub async fn order_of_certificate(
+        &self,
+        id: CertificateId,
+    ) -> Result<Option<OrderState>, StoreError> {
+        let row = sqlx::query("SELECT id, certificate_id, status, issuer, expires_at_ms FROM orders WHERE certificate_id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let status: String = r.try_get("status")?;
+        Ok(Some(OrderState {
+            id: OrderId(r.try_get("id")?),
+            certificate_id: CertificateId(r.try_get("certificate_id")?),
+            status: status.parse().map_err(StoreError::Corrupt)?,
+            issuer: r.try_get("issuer")?,
+            expires_at: from_ms(r.try_get("expires_at_ms")?)?,
+        }))
+    }
+
+    /// Takes the right to validate a pending order until `until`, unless another caller holds
+    /// an unexpired claim. The database row is the lock, so this holds across nodes.
+    pub async fn claim_order(
+        &self,
+        order: OrderId,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let claimed = sqlx::query(
+            "UPDATE orders SET claimed_until_ms = $1 WHERE id = $2 AND status = 'pending' \
+             AND (claimed_until_ms IS NULL OR claimed_until_ms < $3)",
+        )
+        .bind(to_ms(until))
+        .bind(order.0)
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Gives a claim back without changing the order (validation failed; the user may retry).
+    pub async fn release_order(&self, order: OrderId) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE orders SET claimed_until_ms = NULL WHERE id = $1")
+            .bind(order.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a pending order issued and stores its certificate, in one transaction. `None` if
+    /// the order was no longer pending (nothing is written then).
+    pub async fn complete_order(
+        &self,
+        order: OrderId,
+        certificate: CertificateId,
+        issued: IssuedCertificate,
+        at: OffsetDateTime,
+        mut audit_event: NewAuditEvent,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if !change_status(
+            &mut tx,
+            order,
+            OrderStatus::Pending,
+            OrderStatus::Issued,
+            None,
+            at,
+        )
+        .await?
+        {
+            return Ok(None);
+        }
+        let s = &issued.summary;
+        sqlx::query(
+            "UPDATE certificates SET public_key_info = $1, signature_algorithm = $2, issuer = $3, subject = $4, \
+             serial_number = $5, fingerprint_sha256 = $6, not_before_ms = $7, not_after_ms = $8, certificate_der = $9, \
+             chain_pem = $10, private_key_sealed = $11, last_modified_ms = $12 WHERE id = $13",
+        )
+        .bind(&s.public_key_info)
+        .bind(&s.signature_algorithm)
+        .bind(&s.issuer)
+        .bind(&s.subject)
+        .bind(&s.serial_number)
+        .bind(&s.fingerprint_sha256)
+        .bind(to_ms(s.not_before))
+        .bind(to_ms(s.not_after))
+        .bind(&issued.der)
+        .bind(&issued.chain_pem)
+        .bind(&issued.private_key_sealed)
+        .bind(to_ms(at))
+        .bind(certificate.0)
+        .execute(&mut *tx)
+        .await?;
+        audit_event.target = format!("certificate:{certificate}");
+        audit::insert(&mut tx, &audit_event).await?;
+        let row = sqlx::query(select_one!())
+            .bind(certificate.0)
+            .fetch_one(&mut *tx)
+            .await?;
+        let record = record_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Some(record))
+    }
+
+    /// Ends a pending order as `to` (`rejected` with a problem, or `canceled`). `false` if it
+    /// was no longer pending.
+    pub async fn end_order(
+        &self,
+        order: OrderId,
+        to: OrderStatus,
+        problem: Option<&str>,
+        at: OffsetDateTime,
+        audit_event: NewAuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if !change_status(&mut tx, order, OrderStatus::Pending, to, problem, at).await? {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE certificates SET last_modified_ms = $1 WHERE id = (SELECT certificate_id FROM orders WHERE id = $2)")
+            .bind(to_ms(at))
+            .bind(order.0)
+            .execute(&mut *tx)
+            .await?;
+        audit::insert(&mut tx, &audit_event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// An order's status history, oldest first.
+    pub async fn order_history(
+        &self,
+        order: OrderId,
+    ) -> Result<Vec<(OrderStatus, OffsetDateTime)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, at_ms FROM order_status_changes WHERE order_id = $1 ORDER BY at_ms, id",
+        )
+        .bind(order.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let s: String = r.try_get("status")?;
+                Ok((
+                    s.parse().map_err(StoreError::Corrupt)?,
+                    from_ms(r.try_get("at_ms")?)?,
+                ))
+            })
+            .collect()
+    }
+}
