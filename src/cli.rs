@@ -112,6 +112,9 @@ enum ApiKeyCommand {
         /// Limit the key to one project (UUID or name).
         #[arg(long)]
         project: Option<String>,
+        /// Allow this key to export private keys (GET .../private-key). Every export is audited.
+        #[arg(long)]
+        allow_key_export: bool,
         #[arg(long)]
         json: bool,
     },
@@ -318,6 +321,7 @@ async fn apikey(config: &Config, cmd: ApiKeyCommand) -> CliResult {
             name,
             role,
             project,
+            allow_key_export,
             json,
         } => {
             let project = match project {
@@ -325,7 +329,7 @@ async fn apikey(config: &Config, cmd: ApiKeyCommand) -> CliResult {
                 None => None,
             };
             let created = core
-                .create_api_key(Actor::Cli, &name, role, project.as_ref())
+                .create_api_key(Actor::Cli, &name, role, project.as_ref(), allow_key_export)
                 .await?;
             let k = &created.key;
             if json {
@@ -337,6 +341,7 @@ async fn apikey(config: &Config, cmd: ApiKeyCommand) -> CliResult {
                         "name": k.name,
                         "role": k.role.as_str(),
                         "projectId": k.project.map(|p| p.to_string()),
+                        "allowKeyExport": k.allow_key_export,
                     })
                 );
             } else {

@@ -15,6 +15,7 @@ both_databases!(
     cancels_pending_orders,
     rejects_expired_orders,
     concurrent_validations_issue_once,
+    exports_keys_only_with_the_grant,
 );
 
 async fn create(app: &TestApp, body: Value) -> Resp {
@@ -456,4 +457,86 @@ async fn concurrent_validations_issue_once(db: Db) {
         .filter(|e| e.action == "certificate.issue")
         .count();
     assert_eq!(issues, 1);
+}
+
+async fn exports_keys_only_with_the_grant(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let c = create(
+        &app,
+        json!({"domainName": "keys.example.test", "scopeId": 0}),
+    )
+    .await
+    .ok()
+    .clone();
+    let id = c["id"].as_i64().unwrap();
+    let path = format!("{}/{id}/private-key", app.certs_path(&app.project));
+    let exporter = app.export_key(Role::Viewer).await;
+    app.call(Method::GET, &path, Some(&exporter), None)
+        .await
+        .assert_error(409, "no private key yet");
+    publish(&app, &c).await;
+    validate(&app, id).await.ok();
+    // Admin without the grant: refused.
+    app.call(Method::GET, &path, Some(&app.admin_key), None)
+        .await
+        .assert_error(403, "--allow-key-export");
+    let resp = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .header("X-API-Key", &exporter)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let pem = resp.text().await.unwrap();
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{pem}");
+    // The key is the certificate's: importing both elsewhere passes the key check.
+    let download = format!("{}{}/{id}/download", app.base, app.certs_path(&app.project));
+    let cert = app
+        .http
+        .get(download)
+        .header("X-API-Key", &exporter)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let other = app.new_project("other").await;
+    let body = json!({"certificateBody": cert, "certificatePrivateKey": pem, "scopeId": 0});
+    app.call(
+        Method::POST,
+        &format!("{}/import", app.certs_path(&other)),
+        Some(&app.admin_key),
+        Some(body),
+    )
+    .await
+    .ok();
+    // Imported keys come back in their own encoding.
+    let leaf = certkeeper_testkit::Leaf {
+        cert: certkeeper_testkit::P256_CERT,
+        key: certkeeper_testkit::P256_SEC1_KEY,
+        chain: certkeeper_testkit::CHAIN,
+    };
+    let iid = app.import(leaf).await.ok()["id"].as_i64().unwrap();
+    let r = app
+        .call(
+            Method::GET,
+            &format!("{}/{iid}/private-key", app.certs_path(&app.project)),
+            Some(&exporter),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text.trim(), certkeeper_testkit::P256_SEC1_KEY.trim());
+    let exports = app
+        .core
+        .audit_events(50)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == "certificate.private_key_export")
+        .count();
+    assert_eq!(exports, 2, "every export is audited");
 }

@@ -17,6 +17,10 @@ const ROUTES: &[(&str, &str)] = &[
         "get",
         "/api/v1/projects/{projectId}/certificates/{id}/download",
     ),
+    (
+        "get",
+        "/api/v1/projects/{projectId}/certificates/{id}/private-key",
+    ),
     ("post", "/api/v1/projects/{projectId}/certificates/import"),
     ("get", "/api/v1/projects/{projectId}/certificates/{id}"),
     ("put", "/api/v1/projects/{projectId}/certificates/{id}"),

@@ -174,7 +174,7 @@ impl TestApp {
             .await
             .expect("project");
         let admin = core
-            .create_api_key(Actor::Cli, "test-admin", Role::Admin, None)
+            .create_api_key(Actor::Cli, "test-admin", Role::Admin, None, false)
             .await
             .expect("key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -206,11 +206,21 @@ impl TestApp {
             .expect("project")
     }
 
+    /// A new key allowed to export private keys.
+    pub async fn export_key(&self, role: Role) -> String {
+        let k = self
+            .core
+            .create_api_key(Actor::Cli, "exporter", role, None, true)
+            .await
+            .expect("key");
+        k.secret.expose().to_string()
+    }
+
     /// A new key's secret.
     pub async fn key(&self, role: Role, project: Option<&Project>) -> String {
         let k = self
             .core
-            .create_api_key(Actor::Cli, "test", role, project)
+            .create_api_key(Actor::Cli, "test", role, project, false)
             .await
             .expect("key");
         k.secret.expose().to_string()

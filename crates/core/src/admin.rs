@@ -54,6 +54,7 @@ impl Core {
         name: &str,
         role: Role,
         project: Option<&Project>,
+        allow_key_export: bool,
     ) -> Result<CreatedApiKey, CoreError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
@@ -73,6 +74,7 @@ impl Core {
                     lookup_prefix: secret.lookup_prefix(),
                     hash: &hash,
                     role,
+                    allow_key_export,
                     project,
                     at: now,
                 },
@@ -94,6 +96,8 @@ impl Core {
             lookup_prefix: secret.lookup_prefix(),
             hash: &hash,
             role: Role::Admin,
+            // Exporting keys is an explicit grant, never a default.
+            allow_key_export: false,
             project: None,
             at: now,
         };
@@ -130,6 +134,8 @@ fn key_audit(now: time::OffsetDateTime, actor: Actor, k: &ApiKey) -> NewAuditEve
         action: AuditAction::ApiKeyCreate,
         project: k.project,
         target: format!("apikey:{}", k.id),
-        detail: json!({ "name": k.name, "role": k.role.as_str() }).to_string(),
+        detail:
+            json!({ "name": k.name, "role": k.role.as_str(), "allowKeyExport": k.allow_key_export })
+                .to_string(),
     }
 }

@@ -4,9 +4,10 @@ use certkeeper_domain::audit::{AuditAction, NewAuditEvent};
 use certkeeper_domain::certificate::{CertificateRecord, CertificateType, Scope};
 use certkeeper_domain::ids::{CertificateId, ProjectId, SslCertificateId};
 use certkeeper_domain::project::Project;
-use certkeeper_domain::{pem, x509};
+use certkeeper_domain::{keys, pem, x509};
 use certkeeper_store::{InsertOutcome, NewCertificate};
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use crate::{Access, Core, CoreError, Principal};
 
@@ -235,6 +236,56 @@ impl Core {
             )));
         }
         Ok(c)
+    }
+}
+
+impl Core {
+    /// A certificate's private key as PEM. Only for keys granted `allow_key_export`, and every
+    /// export is audited before the key leaves.
+    pub async fn export_private_key(
+        &self,
+        who: &Principal,
+        project: ProjectId,
+        id: CertificateId,
+    ) -> Result<Zeroizing<String>, CoreError> {
+        if !who.key.allow_key_export {
+            return Err(CoreError::Forbidden(
+                "this API key may not export private keys; create one with `certkeeper apikey create --allow-key-export`".into(),
+            ));
+        }
+        let project = self.authorize_project(who, project, Access::Read).await?;
+        let record = self.visible(&project, id).await?;
+        let stored = self
+            .store
+            .certificate_material(id)
+            .await?
+            .ok_or_else(|| not_found(&project, id))?;
+        let sealed = stored
+            .private_key_sealed
+            .ok_or_else(|| CoreError::Conflict {
+                message: format!(
+                    "certificate {id} has no private key yet (status {})",
+                    record.status_at(self.now()).as_str()
+                ),
+                existing: None,
+            })?;
+        let der = self
+            .master_key
+            .open(key_aad(record.ssl_certificate_id).as_bytes(), &sealed)
+            .map_err(CoreError::internal)?;
+        let now = self.now();
+        self.store
+            .record_audit(&NewAuditEvent {
+                at: now,
+                actor: who.actor(),
+                action: AuditAction::PrivateKeyExport,
+                project: Some(project.id),
+                target: format!("certificate:{id}"),
+                detail: json!({ "sslCertificateId": record.ssl_certificate_id.to_string() })
+                    .to_string(),
+            })
+            .await?;
+        Ok(Zeroizing::new(pem::encode(keys::pem_label(&der), &der)))
     }
 }
 

@@ -160,6 +160,8 @@ pub struct ApiKey {
     pub id: crate::ids::ApiKeyId,
     pub name: String,
     pub role: Role,
+    /// May read private keys back (`GET .../private-key`). Off unless granted at creation.
+    pub allow_key_export: bool,
     /// When set, the key reaches this project only.
     pub project: Option<crate::ids::ProjectId>,
     pub created_at: time::OffsetDateTime,

@@ -16,6 +16,7 @@ pub enum AuditAction {
     CertificateIssue,
     CertificateReject,
     CertificateCancel,
+    PrivateKeyExport,
 }
 
 impl AuditAction {
@@ -30,6 +31,7 @@ impl AuditAction {
             Self::CertificateIssue => "certificate.issue",
             Self::CertificateReject => "certificate.reject",
             Self::CertificateCancel => "certificate.cancel",
+            Self::PrivateKeyExport => "certificate.private_key_export",
         }
     }
 }

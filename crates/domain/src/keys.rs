@@ -207,6 +207,16 @@ impl PrivateKey {
     }
 }
 
+/// The PEM label a stored key's DER is written under: `PRIVATE KEY` (PKCS#8),
+/// `RSA PRIVATE KEY` (PKCS#1) or `EC PRIVATE KEY` (SEC1), as it was imported.
+pub fn pem_label(der: &[u8]) -> &'static str {
+    match PrivateKeyDer::try_from(der) {
+        Ok(PrivateKeyDer::Pkcs1(_)) => "RSA PRIVATE KEY",
+        Ok(PrivateKeyDer::Sec1(_)) => "EC PRIVATE KEY",
+        _ => "PRIVATE KEY",
+    }
+}
+
 fn pem_error(e: rustls_pki_types::pem::Error) -> String {
     match e {
         rustls_pki_types::pem::Error::NoItemsFound => {

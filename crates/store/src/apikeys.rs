@@ -26,6 +26,7 @@ pub struct NewApiKey<'a> {
     pub lookup_prefix: &'a str,
     pub hash: &'a ApiKeyHash,
     pub role: Role,
+    pub allow_key_export: bool,
     pub project: Option<&'a Project>,
     pub at: OffsetDateTime,
 }
@@ -40,6 +41,7 @@ fn key_from_row(r: &AnyRow) -> Result<StoredApiKey, StoreError> {
             id: ApiKeyId(r.try_get("id")?),
             name: r.try_get("name")?,
             role: role.parse().map_err(StoreError::Corrupt)?,
+            allow_key_export: r.try_get::<i64, _>("allow_key_export")? != 0,
             project: project
                 .map(|p| {
                     p.parse::<ProjectId>()
@@ -61,8 +63,8 @@ pub(crate) async fn insert_key(
     new: &NewApiKey<'_>,
 ) -> Result<ApiKey, StoreError> {
     let row = sqlx::query(
-        "INSERT INTO api_keys (name, lookup_prefix, key_hash, role, container_id, created_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO api_keys (name, lookup_prefix, key_hash, role, container_id, created_at_ms, allow_key_export) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(new.name)
     .bind(new.lookup_prefix)
@@ -70,12 +72,14 @@ pub(crate) async fn insert_key(
     .bind(new.role.as_str())
     .bind(new.project.map(|p| p.container_id.0))
     .bind(to_ms(new.at))
+    .bind(i64::from(new.allow_key_export))
     .fetch_one(conn)
     .await?;
     Ok(ApiKey {
         id: ApiKeyId(row.try_get("id")?),
         name: new.name.to_string(),
         role: new.role,
+        allow_key_export: new.allow_key_export,
         project: new.project.map(|p| p.id),
         created_at: new.at,
     })
@@ -99,7 +103,7 @@ impl Store {
         prefix: &str,
     ) -> Result<Option<StoredApiKey>, StoreError> {
         let row = sqlx::query(
-            "SELECT k.id, k.name, k.key_hash, k.role, k.created_at_ms, k.revoked_at_ms, p.id AS project_uuid \
+            "SELECT k.id, k.name, k.key_hash, k.role, k.created_at_ms, k.revoked_at_ms, k.allow_key_export, p.id AS project_uuid \
              FROM api_keys k LEFT JOIN projects p ON p.container_id = k.container_id WHERE k.lookup_prefix = $1",
         )
         .bind(prefix)
@@ -110,7 +114,7 @@ impl Store {
 
     pub async fn api_keys(&self) -> Result<Vec<StoredApiKey>, StoreError> {
         let rows = sqlx::query(
-            "SELECT k.id, k.name, k.key_hash, k.role, k.created_at_ms, k.revoked_at_ms, p.id AS project_uuid \
+            "SELECT k.id, k.name, k.key_hash, k.role, k.created_at_ms, k.revoked_at_ms, k.allow_key_export, p.id AS project_uuid \
              FROM api_keys k LEFT JOIN projects p ON p.container_id = k.container_id ORDER BY k.id",
         )
         .fetch_all(&self.pool)

@@ -27,6 +27,13 @@ pub(crate) async fn insert(
 }
 
 impl Store {
+    /// Writes an audit record that goes with no other change (e.g. a key export).
+    pub async fn record_audit(&self, event: &NewAuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        insert(&mut tx, event).await?;
+        tx.commit().await
+    }
+
     /// The newest `limit` audit records, newest first.
     pub async fn audit_events(&self, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
         let rows = sqlx::query(

@@ -320,6 +320,40 @@ pub(crate) async fn download_certificate(
         .into_response())
 }
 
+/// Export a certificate's private key, as PEM. Needs a key created with
+/// `--allow-key-export`; every export is audited.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{projectId}/certificates/{id}/private-key",
+    tag = "Certificates",
+    params(
+        ("projectId" = uuid::Uuid, Path, description = "The project's id"),
+        ("id" = i64, Path, description = "The certificate's id"),
+    ),
+    responses(
+        (status = 200, description = "PEM private key (PKCS#8, or as imported)", content_type = "application/x-pem-file", body = String),
+        (status = 401, description = "No or unknown API key", body = ErrorEnvelope),
+        (status = 403, description = "The key has no export grant, or cannot reach this project", body = ErrorEnvelope),
+        (status = 404, description = "Unknown project or certificate", body = ErrorEnvelope),
+        (status = 409, description = "No private key yet (not issued)", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn export_private_key(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    CertificatePath(project, id): CertificatePath,
+) -> Result<axum::response::Response, ApiError> {
+    let pem = state.core.export_private_key(&who, project, id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-pem-file".to_string()),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        pem.to_string(),
+    )
+        .into_response())
+}
+
 /// Unknown paths answer in the envelope shape too.
 pub(crate) async fn fallback() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /openapi.json")
