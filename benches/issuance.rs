@@ -1,0 +1,184 @@
+//! Issuance throughput over HTTP with the built-in CA, side by side with cfssl.
+//! Run with `cargo bench --bench issuance`; see docs/benchmarks.md.
+//!
+//! certkeeper: the release server in a child process, `--dns-resolver` pointing at an
+//! authoritative DNS server in this process; each client loops create → publish the TXT
+//! records → validate, so every certificate is really DNS-validated, signed and durably stored.
+//! cfssl (Debian's `golang-cfssl`, if installed): `cfssl serve` on loopback, each client loops
+//! `POST /api/v1/cfssl/newcert` (ECDSA P-256 key generation and signing; cfssl stores nothing).
+//! Both sides are driven by the same client code at the same concurrency.
+//!
+//! Environment: `BENCH_DATABASE` (`sqlite` or a `postgres://` URL of an empty database),
+//! `BENCH_CONCURRENCY` (default 8), `BENCH_SECONDS` (default 10).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use certkeeper_testkit::dns::TestDns;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_certkeeper");
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn cli(dir: &std::path::Path, db: &str, args: &[&str]) -> Value {
+    let out = Command::new(BIN).args(args).args(["--database", db, "--log", "warn"]).current_dir(dir).output().expect("certkeeper");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn report(name: &str, mut lat: Vec<Duration>, elapsed: Duration) {
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
+    println!(
+        "{name}: {} in {:.1} s = {:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms",
+        lat.len(),
+        elapsed.as_secs_f64(),
+        lat.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.5),
+        pct(0.99)
+    );
+}
+
+/// Runs `conc` clients for `secs`, each calling `op` in a loop; returns per-op latencies.
+async fn drive<F, Fut>(conc: usize, secs: u64, op: F) -> (Vec<Duration>, Duration)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..conc)
+        .map(|c| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut i = c;
+                while Instant::now() < deadline {
+                    let s = Instant::now();
+                    op(i).await;
+                    lat.push(s.elapsed());
+                    i += conc;
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("client"));
+    }
+    (all, start.elapsed())
+}
+
+async fn certkeeper_side(conc: usize, secs: u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = match std::env::var("BENCH_DATABASE").unwrap_or_else(|_| "sqlite".into()) {
+        s if s == "sqlite" => format!("sqlite://{}", dir.path().join("bench.db").display()),
+        url => url,
+    };
+    let dns = Arc::new(TestDns::start(&["bench.test"]).await);
+    let pid = cli(dir.path(), &db, &["project", "create", "--name", "bench", "--json"])["id"].as_str().expect("id").to_string();
+    let key = cli(dir.path(), &db, &["apikey", "create", "--name", "bench", "--role", "admin", "--json"])["key"].as_str().expect("key").to_string();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--log", "warn", "--database", &db, "--dns-resolver", &dns.addr().to_string()])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let base = loop {
+        let line = lines.next().expect("listening line").expect("read");
+        if let Some(u) = line.strip_prefix("listening on ") {
+            break u.to_string();
+        }
+    };
+    let _server = Kill(child);
+    let certs = Arc::new(format!("{base}/api/v1/projects/{pid}/certificates"));
+    let http = reqwest::Client::new();
+    let key = Arc::new(key);
+    let (lat, elapsed) = drive(conc, secs, move |i| {
+        let (http, certs, key, dns) = (http.clone(), certs.clone(), key.clone(), dns.clone());
+        async move {
+            let body = json!({"domainName": format!("h{i}.bench.test"), "additionalDomainNames": [], "scopeId": 0});
+            let r: Value = http.post(certs.as_str()).header("X-API-Key", key.as_str()).json(&body).send().await.expect("create").json().await.expect("json");
+            let c = &r["result"];
+            for rec in c["dnsRecords"].as_array().expect("records") {
+                dns.set_txt(rec["key"].as_str().expect("key"), &[rec["value"].as_str().expect("value")]).await;
+            }
+            let id = c["id"].as_i64().expect("id");
+            let v = http.put(format!("{certs}/{id}/validate")).header("X-API-Key", key.as_str()).send().await.expect("validate");
+            assert_eq!(v.status(), 200, "{}", v.text().await.unwrap_or_default());
+        }
+    })
+    .await;
+    report(&format!("certkeeper create+DNS-01+validate+issue+store ({conc} clients)"), lat, elapsed);
+}
+
+async fn cfssl_side(conc: usize, secs: u64) {
+    if Command::new("cfssl").arg("version").output().is_err() {
+        println!("cfssl: not installed (apt-get install golang-cfssl); skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    std::fs::write(d.join("ca-csr.json"), r#"{"CN": "bench CA", "key": {"algo": "ecdsa", "size": 256}}"#).expect("write");
+    std::fs::write(
+        d.join("config.json"),
+        r#"{"signing": {"default": {"expiry": "2160h"}, "profiles": {"www": {"expiry": "2160h", "usages": ["signing", "digital signature", "server auth"]}}}}"#,
+    )
+    .expect("write");
+    let init = Command::new("sh").arg("-c").arg("cfssl gencert -initca ca-csr.json | cfssljson -bare ca").current_dir(d).output().expect("gencert");
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let _server = Kill(
+        Command::new("cfssl")
+            .args(["serve", "-address", "127.0.0.1", "-port", &port.to_string(), "-ca", "ca.pem", "-ca-key", "ca-key.pem", "-config", "config.json"])
+            .current_dir(d)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cfssl serve"),
+    );
+    let url = Arc::new(format!("http://127.0.0.1:{port}/api/v1/cfssl/newcert"));
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("http://127.0.0.1:{port}/")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (lat, elapsed) = drive(conc, secs, move |i| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let body = json!({"request": {"CN": format!("h{i}.bench.test"), "hosts": [format!("h{i}.bench.test")], "key": {"algo": "ecdsa", "size": 256}}, "profile": "www"});
+            let r = http.post(url.as_str()).json(&body).send().await.expect("newcert");
+            assert_eq!(r.status(), 200);
+            r.bytes().await.expect("body");
+        }
+    })
+    .await;
+    report(&format!("cfssl newcert ({conc} clients)"), lat, elapsed);
+}
+
+#[tokio::main]
+async fn main() {
+    let conc: usize = env_or("BENCH_CONCURRENCY", 8);
+    let secs: u64 = env_or("BENCH_SECONDS", 10);
+    certkeeper_side(conc, secs).await;
+    cfssl_side(conc, secs).await;
+}
