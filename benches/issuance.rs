@@ -31,12 +31,24 @@ impl Drop for Kill {
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn cli(dir: &std::path::Path, db: &str, args: &[&str]) -> Value {
-    let out = Command::new(BIN).args(args).args(["--database", db, "--log", "warn"]).current_dir(dir).output().expect("certkeeper");
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(args)
+        .args(["--database", db, "--log", "warn"])
+        .current_dir(dir)
+        .output()
+        .expect("certkeeper");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("json")
 }
 
@@ -92,10 +104,36 @@ async fn certkeeper_side(conc: usize, secs: u64) {
         url => url,
     };
     let dns = Arc::new(TestDns::start(&["bench.test"]).await);
-    let pid = cli(dir.path(), &db, &["project", "create", "--name", "bench", "--json"])["id"].as_str().expect("id").to_string();
-    let key = cli(dir.path(), &db, &["apikey", "create", "--name", "bench", "--role", "admin", "--json"])["key"].as_str().expect("key").to_string();
+    let pid = cli(
+        dir.path(),
+        &db,
+        &["project", "create", "--name", "bench", "--json"],
+    )["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let key = cli(
+        dir.path(),
+        &db,
+        &[
+            "apikey", "create", "--name", "bench", "--role", "admin", "--json",
+        ],
+    )["key"]
+        .as_str()
+        .expect("key")
+        .to_string();
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--log", "warn", "--database", &db, "--dns-resolver", &dns.addr().to_string()])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+            "--database",
+            &db,
+            "--dns-resolver",
+            &dns.addr().to_string(),
+        ])
         .current_dir(dir.path())
         .stdout(Stdio::piped())
         .spawn()
@@ -126,7 +164,11 @@ async fn certkeeper_side(conc: usize, secs: u64) {
         }
     })
     .await;
-    report(&format!("certkeeper create+DNS-01+validate+issue+store ({conc} clients)"), lat, elapsed);
+    report(
+        &format!("certkeeper create+DNS-01+validate+issue+store ({conc} clients)"),
+        lat,
+        elapsed,
+    );
 }
 
 async fn cfssl_side(conc: usize, secs: u64) {
@@ -136,18 +178,47 @@ async fn cfssl_side(conc: usize, secs: u64) {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path();
-    std::fs::write(d.join("ca-csr.json"), r#"{"CN": "bench CA", "key": {"algo": "ecdsa", "size": 256}}"#).expect("write");
+    std::fs::write(
+        d.join("ca-csr.json"),
+        r#"{"CN": "bench CA", "key": {"algo": "ecdsa", "size": 256}}"#,
+    )
+    .expect("write");
     std::fs::write(
         d.join("config.json"),
         r#"{"signing": {"default": {"expiry": "2160h"}, "profiles": {"www": {"expiry": "2160h", "usages": ["signing", "digital signature", "server auth"]}}}}"#,
     )
     .expect("write");
-    let init = Command::new("sh").arg("-c").arg("cfssl gencert -initca ca-csr.json | cfssljson -bare ca").current_dir(d).output().expect("gencert");
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let init = Command::new("sh")
+        .arg("-c")
+        .arg("cfssl gencert -initca ca-csr.json | cfssljson -bare ca")
+        .current_dir(d)
+        .output()
+        .expect("gencert");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
     let _server = Kill(
         Command::new("cfssl")
-            .args(["serve", "-address", "127.0.0.1", "-port", &port.to_string(), "-ca", "ca.pem", "-ca-key", "ca-key.pem", "-config", "config.json"])
+            .args([
+                "serve",
+                "-address",
+                "127.0.0.1",
+                "-port",
+                &port.to_string(),
+                "-ca",
+                "ca.pem",
+                "-ca-key",
+                "ca-key.pem",
+                "-config",
+                "config.json",
+            ])
             .current_dir(d)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -157,7 +228,12 @@ async fn cfssl_side(conc: usize, secs: u64) {
     let url = Arc::new(format!("http://127.0.0.1:{port}/api/v1/cfssl/newcert"));
     let http = reqwest::Client::new();
     for _ in 0..100 {
-        if http.get(format!("http://127.0.0.1:{port}/")).send().await.is_ok() {
+        if http
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

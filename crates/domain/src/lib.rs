@@ -13,6 +13,7 @@ pub mod names;
 pub mod order;
 pub mod pem;
 pub mod project;
+pub mod query;
 pub mod sealing;
 pub mod x509;
 
