@@ -81,6 +81,24 @@ struct ServeArgs {
     /// Hours a created certificate waits for validation before its order is rejected (default 168).
     #[arg(long, env = "CERTKEEPER_CHALLENGE_TTL_HOURS", value_parser = clap::value_parser!(u32).range(1..=8760))]
     challenge_ttl_hours: Option<u32>,
+    /// Who signs created certificates: `builtin` (default) or `acme`.
+    #[arg(long, env = "CERTKEEPER_ISSUER")]
+    issuer: Option<String>,
+    /// ACME directory URL (needed for `--issuer acme`).
+    #[arg(long, env = "CERTKEEPER_ACME_DIRECTORY")]
+    acme_directory: Option<String>,
+    /// PEM file of roots to trust for the ACME directory's TLS (a private CA such as pebble).
+    #[arg(long, env = "CERTKEEPER_ACME_CA_BUNDLE")]
+    acme_ca_bundle: Option<PathBuf>,
+    /// External Account Binding key id.
+    #[arg(long, env = "CERTKEEPER_ACME_EAB_KID")]
+    acme_eab_kid: Option<String>,
+    /// External Account Binding HMAC key, base64url as CAs hand it out.
+    #[arg(long, env = "CERTKEEPER_ACME_EAB_HMAC")]
+    acme_eab_hmac: Option<String>,
+    /// Contact for the ACME account, e.g. `mailto:ops@example.com`.
+    #[arg(long, env = "CERTKEEPER_ACME_CONTACT")]
+    acme_contact: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +184,12 @@ pub async fn run(cli: Cli) -> CliResult {
         over.dns_resolver = s.dns_resolver;
         over.leaf_lifetime_days = s.leaf_lifetime_days;
         over.challenge_ttl_hours = s.challenge_ttl_hours;
+        over.issuer = s.issuer.clone();
+        over.acme_directory = s.acme_directory.clone();
+        over.acme_ca_bundle = s.acme_ca_bundle.clone();
+        over.acme_eab_kid = s.acme_eab_kid.clone();
+        over.acme_eab_hmac = s.acme_eab_hmac.clone();
+        over.acme_contact = s.acme_contact.clone();
     }
     let config = Config::resolve(file, over);
     init_logging(&config.log);
@@ -212,7 +236,39 @@ async fn full_core(config: &Config) -> Result<Core, Box<dyn std::error::Error>> 
         }
         None => certkeeper_dns::Dns01Checker::system(certkeeper_dns::DEFAULT_TIMEOUT)?,
     };
+    let default_issuer: certkeeper_core::issuance::IssuerKind = config.issuer.parse()?;
+    let acme = match &config.acme_directory {
+        Some(directory) => {
+            let eab = match (&config.acme_eab_kid, &config.acme_eab_hmac) {
+                (Some(kid), Some(hmac)) => {
+                    use base64::Engine as _;
+                    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(hmac.trim_end_matches('='))
+                        .map_err(|e| format!("--acme-eab-hmac is not base64url: {e}"))?;
+                    Some((kid.clone(), key))
+                }
+                (None, None) => None,
+                _ => return Err("--acme-eab-kid and --acme-eab-hmac go together".into()),
+            };
+            let acme_config = certkeeper_core::acme::AcmeConfig {
+                directory: directory.clone(),
+                ca_bundle: config.acme_ca_bundle.clone(),
+                eab,
+                contact: config.acme_contact.clone(),
+            };
+            Some(
+                certkeeper_core::acme::AcmeIssuer::connect(&store, &master_key, &acme_config)
+                    .await?,
+            )
+        }
+        None if default_issuer == certkeeper_core::issuance::IssuerKind::Acme => {
+            return Err("--issuer acme needs --acme-directory".into());
+        }
+        None => None,
+    };
     let issuance = certkeeper_core::issuance::Issuance {
+        default_issuer,
+        acme,
         ca,
         dns,
         leaf_lifetime: time::Duration::days(i64::from(config.leaf_lifetime_days)),

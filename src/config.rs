@@ -25,6 +25,12 @@ pub struct FileConfig {
     pub dns_resolver: Option<SocketAddr>,
     pub leaf_lifetime_days: Option<u32>,
     pub challenge_ttl_hours: Option<u32>,
+    pub issuer: Option<String>,
+    pub acme_directory: Option<String>,
+    pub acme_ca_bundle: Option<PathBuf>,
+    pub acme_eab_kid: Option<String>,
+    pub acme_eab_hmac: Option<String>,
+    pub acme_contact: Option<String>,
 }
 
 impl FileConfig {
@@ -48,6 +54,14 @@ pub struct Config {
     pub leaf_lifetime_days: u32,
     /// How long a created certificate's order waits for validation.
     pub challenge_ttl_hours: u32,
+    /// `builtin` or `acme`: who signs created certificates.
+    pub issuer: String,
+    pub acme_directory: Option<String>,
+    pub acme_ca_bundle: Option<PathBuf>,
+    /// External Account Binding key id and base64url HMAC key.
+    pub acme_eab_kid: Option<String>,
+    pub acme_eab_hmac: Option<String>,
+    pub acme_contact: Option<String>,
 }
 
 /// What flags and environment gave (clap already applied flag-over-env).
@@ -60,6 +74,12 @@ pub struct Overrides {
     pub dns_resolver: Option<SocketAddr>,
     pub leaf_lifetime_days: Option<u32>,
     pub challenge_ttl_hours: Option<u32>,
+    pub issuer: Option<String>,
+    pub acme_directory: Option<String>,
+    pub acme_ca_bundle: Option<PathBuf>,
+    pub acme_eab_kid: Option<String>,
+    pub acme_eab_hmac: Option<String>,
+    pub acme_contact: Option<String>,
 }
 
 impl Config {
@@ -92,6 +112,15 @@ impl Config {
                 .challenge_ttl_hours
                 .or(file.challenge_ttl_hours)
                 .unwrap_or(DEFAULT_CHALLENGE_TTL_HOURS),
+            issuer: over
+                .issuer
+                .or(file.issuer)
+                .unwrap_or_else(|| "builtin".to_string()),
+            acme_directory: over.acme_directory.or(file.acme_directory),
+            acme_ca_bundle: over.acme_ca_bundle.or(file.acme_ca_bundle),
+            acme_eab_kid: over.acme_eab_kid.or(file.acme_eab_kid),
+            acme_eab_hmac: over.acme_eab_hmac.or(file.acme_eab_hmac),
+            acme_contact: over.acme_contact.or(file.acme_contact),
         }
     }
 }

@@ -159,6 +159,8 @@ impl TestApp {
         .await
         .expect("built-in CA");
         let issuance = certkeeper_core::issuance::Issuance {
+            default_issuer: certkeeper_core::issuance::IssuerKind::Builtin,
+            acme: None,
             ca,
             dns: certkeeper_dns::Dns01Checker::with_server(
                 dns.addr(),

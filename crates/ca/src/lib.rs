@@ -65,11 +65,13 @@ pub struct Issued {
 }
 
 fn random_serial() -> Result<SerialNumber, CaError> {
-    let mut bytes = [0u8; 16];
+    // A constant 0x01 prefix, then 128 random bits: the serial is always 17 bytes (RFC 5280
+    // allows 20) and positive whatever the random bytes are, so no leading zero is stripped.
+    let mut bytes = [0u8; 17];
+    bytes[0] = 0x01;
     SystemRandom::new()
-        .fill(&mut bytes)
+        .fill(&mut bytes[1..])
         .map_err(|_| CaError::Random)?;
-    // rcgen encodes these bytes as a positive INTEGER, so all 128 bits are random.
     Ok(SerialNumber::from_slice(&bytes))
 }
 
@@ -320,7 +322,7 @@ mod tests {
         for _ in 0..10_000 {
             let issued = ca.issue(&n, now, Duration::days(1)).unwrap();
             let (_, cert) = X509Certificate::from_der(&issued.der).unwrap();
-            assert!(cert.raw_serial().len() >= 15, "about 128 bits");
+            assert_eq!(cert.raw_serial().len(), 17, "0x01, then 128 random bits");
             assert!(seen.insert(cert.raw_serial().to_vec()), "duplicate serial");
         }
     }

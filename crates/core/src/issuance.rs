@@ -16,6 +16,7 @@ use certkeeper_domain::certificate::{CertificateContent, CertificateRecord, DnsC
 use certkeeper_domain::ids::{CertificateId, ProjectId, SslCertificateId};
 use certkeeper_domain::names::{DnsName, parse_names};
 use certkeeper_domain::order::OrderStatus;
+use certkeeper_domain::project::Project;
 use certkeeper_domain::sealing::MasterKey;
 use certkeeper_domain::{pem, x509};
 use certkeeper_store::{IssuedCertificate, NewOrder, Store};
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
+use crate::acme::{AcmeIssuer, AcmeOutcome};
 use crate::inventory::key_aad;
 use crate::{Access, Core, CoreError, Principal};
 
@@ -32,9 +34,44 @@ const CLAIM: Duration = Duration::seconds(60);
 /// How often a waiting validate call looks at the order again.
 const WAIT_STEP: StdDuration = StdDuration::from_millis(25);
 
+/// Which CA signs a server's (or, later, a project's) certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssuerKind {
+    /// certkeeper's own private CA.
+    Builtin,
+    /// An external ACME CA.
+    Acme,
+}
+
+impl IssuerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssuerKind::Builtin => "builtin",
+            IssuerKind::Acme => "acme",
+        }
+    }
+}
+
+impl std::str::FromStr for IssuerKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "builtin" => Ok(IssuerKind::Builtin),
+            "acme" => Ok(IssuerKind::Acme),
+            other => Err(format!(
+                "unknown issuer {other:?} (expected builtin or acme)"
+            )),
+        }
+    }
+}
+
 /// The issuance settings and the parts that do the work.
 #[derive(Debug)]
 pub struct Issuance {
+    /// Where created certificates go unless told otherwise.
+    pub default_issuer: IssuerKind,
+    /// The ACME account, when one is configured.
+    pub acme: Option<AcmeIssuer>,
     pub ca: BuiltinCa,
     pub dns: Dns01Checker,
     /// Lifetime of issued leaves.
@@ -145,16 +182,29 @@ impl Core {
             .chain(req.additional_domain_names.iter().map(String::as_str));
         let names: Vec<DnsName> =
             parse_names(requested).map_err(|e| CoreError::Invalid(e.to_string()))?;
-        let challenges = names
-            .iter()
-            .map(|n| {
-                Ok(DnsChallenge {
-                    name: n.to_string(),
-                    record: n.challenge_record(),
-                    value: challenge_value()?,
-                })
-            })
-            .collect::<Result<Vec<_>, CoreError>>()?;
+        let (issuer, external_ref, challenges) = match issuance.default_issuer {
+            IssuerKind::Builtin => {
+                let challenges = names
+                    .iter()
+                    .map(|n| {
+                        Ok(DnsChallenge {
+                            name: n.to_string(),
+                            record: n.challenge_record(),
+                            value: challenge_value()?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, CoreError>>()?;
+                (IssuerKind::Builtin, None, challenges)
+            }
+            IssuerKind::Acme => {
+                let acme = issuance
+                    .acme
+                    .as_ref()
+                    .ok_or_else(|| CoreError::internal("the ACME issuer is not configured"))?;
+                let (url, challenges) = acme.open_order(&names).await?;
+                (IssuerKind::Acme, Some(url), challenges)
+            }
+        };
         let now = self.now();
         let new = NewOrder {
             ssl_certificate_id: SslCertificateId::new_random(),
@@ -163,7 +213,8 @@ impl Core {
             scope: req.scope,
             names: names.iter().map(ToString::to_string).collect(),
             challenges,
-            issuer: "builtin".into(),
+            issuer: issuer.as_str().into(),
+            external_ref,
             expires_at: now + issuance.challenge_ttl,
             at: now,
         };
@@ -233,7 +284,13 @@ impl Core {
                 continue;
             }
             if self.store.claim_order(order.id, now, now + CLAIM).await? {
-                return self.validate_claimed(who, &project, record).await;
+                let result = self.validate_claimed(who, &project, record).await;
+                if result.is_err() {
+                    // Records missing, a CA that failed, a database error: give the order back
+                    // so the next validate does not wait for the claim to lapse. (Harmless when
+                    // the order has already moved on: claims only matter while pending.)
+                }
+                return result;
             }
             // Another call is validating this order: wait for its outcome.
             tokio::time::sleep(WAIT_STEP).await;
@@ -243,7 +300,7 @@ impl Core {
     async fn validate_claimed(
         &self,
         who: &Principal,
-        project: &certkeeper_domain::project::Project,
+        project: &Project,
         record: CertificateRecord,
     ) -> Result<CertificateRecord, CoreError> {
         let issuance = self.issuance()?;
@@ -293,31 +350,69 @@ impl Core {
             })
             .collect::<Result<_, _>>()?;
         let now = self.now();
-        let issued = match issuance.ca.issue(&names, now, issuance.leaf_lifetime) {
-            Ok(i) => i,
-            Err(e) => {
-                let problem = format!("the built-in CA refused: {e}");
-                self.end_order(who, project, &record, OrderStatus::Rejected, Some(&problem))
-                    .await?;
-                return Err(CoreError::Conflict {
-                    message: problem,
-                    existing: None,
-                });
+        let state = self
+            .store
+            .order_of_certificate(record.id)
+            .await?
+            .ok_or_else(|| CoreError::internal("the order vanished"))?;
+        let issuer: IssuerKind = state.issuer.parse().map_err(CoreError::Internal)?;
+        let (der, chain, key_pkcs8) = match issuer {
+            IssuerKind::Builtin => match issuance.ca.issue(&names, now, issuance.leaf_lifetime) {
+                Ok(i) => (i.der, i.chain, i.key_pkcs8),
+                Err(e) => {
+                    return self
+                        .reject(
+                            who,
+                            project,
+                            &record,
+                            format!("the built-in CA refused: {e}"),
+                        )
+                        .await;
+                }
+            },
+            IssuerKind::Acme => {
+                let acme = issuance
+                    .acme
+                    .as_ref()
+                    .ok_or_else(|| CoreError::internal("the ACME issuer is not configured"))?;
+                let url = state
+                    .external_ref
+                    .as_deref()
+                    .ok_or_else(|| CoreError::internal("ACME order without URL"))?;
+                match acme.finish_order(url, &names).await? {
+                    AcmeOutcome::Issued {
+                        chain_pem,
+                        key_pkcs8,
+                    } => {
+                        let mut ders = x509::pem_certificates(&chain_pem).map_err(|e| {
+                            CoreError::internal(format!("the ACME CA's chain: {e}"))
+                        })?;
+                        let leaf = ders.remove(0);
+                        (leaf, ders, key_pkcs8)
+                    }
+                    AcmeOutcome::Refused(problem) => {
+                        return self
+                            .reject(
+                                who,
+                                project,
+                                &record,
+                                format!("the ACME CA refused: {problem}"),
+                            )
+                            .await;
+                    }
+                }
             }
         };
-        let summary = x509::summarize_der(&issued.der)
+        let summary = x509::summarize_der(&der)
             .map_err(|e| CoreError::internal(format!("issued certificate: {e}")))?;
         let sealed = self
             .master_key
-            .seal(
-                key_aad(record.ssl_certificate_id).as_bytes(),
-                &issued.key_pkcs8,
-            )
+            .seal(key_aad(record.ssl_certificate_id).as_bytes(), &key_pkcs8)
             .map_err(CoreError::internal)?;
         let stored = IssuedCertificate {
             summary,
-            der: issued.der.clone(),
-            chain_pem: pem::certificates(issued.chain.iter().map(Vec::as_slice)),
+            der,
+            chain_pem: pem::certificates(chain.iter().map(Vec::as_slice)),
             private_key_sealed: sealed,
         };
         let audit = NewAuditEvent {
@@ -326,7 +421,7 @@ impl Core {
             action: AuditAction::CertificateIssue,
             project: Some(project.id),
             target: String::new(),
-            detail: json!({ "orderId": order.id.0, "serialNumber": stored.summary.serial_number, "issuer": "builtin" }).to_string(),
+            detail: json!({ "orderId": order.id.0, "serialNumber": stored.summary.serial_number, "issuer": issuer.as_str() }).to_string(),
         };
         match self
             .store
@@ -339,10 +434,26 @@ impl Core {
         }
     }
 
+    /// Ends a claimed order as rejected, keeping the reason, and answers 409 with it.
+    async fn reject(
+        &self,
+        who: &Principal,
+        project: &Project,
+        record: &CertificateRecord,
+        problem: String,
+    ) -> Result<CertificateRecord, CoreError> {
+        self.end_order(who, project, record, OrderStatus::Rejected, Some(&problem))
+            .await?;
+        Err(CoreError::Conflict {
+            message: format!("order rejected: {problem}"),
+            existing: None,
+        })
+    }
+
     async fn end_order(
         &self,
         who: &Principal,
-        project: &certkeeper_domain::project::Project,
+        project: &Project,
         record: &CertificateRecord,
         to: OrderStatus,
         problem: Option<&str>,
@@ -374,7 +485,7 @@ impl Core {
     pub(crate) async fn cancel_if_pending(
         &self,
         who: &Principal,
-        project: &certkeeper_domain::project::Project,
+        project: &Project,
         record: &CertificateRecord,
     ) -> Result<Option<CertificateRecord>, CoreError> {
         match record.order() {

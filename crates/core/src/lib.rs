@@ -2,6 +2,7 @@
 //! (who may do it, what is checked, what is recorded) live here once, whichever API surface
 //! the request came through.
 
+pub mod acme;
 pub mod admin;
 pub mod auth;
 mod error;

@@ -150,6 +150,11 @@ fn name_of(cert: &X509Certificate<'_>) -> String {
     }
 }
 
+/// The certificates of a PEM text (e.g. an ACME CA's chain), in order, as DER.
+pub fn pem_certificates(text: &str) -> Result<Vec<Vec<u8>>, ImportError> {
+    read_certificates("certificate chain", text)
+}
+
 /// Reads one or more certificates: PEM blocks, or a single base64-encoded DER.
 fn read_certificates(field: &'static str, text: &str) -> Result<Vec<Vec<u8>>, ImportError> {
     let text = text.trim();

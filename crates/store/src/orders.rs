@@ -30,6 +30,8 @@ pub struct NewOrder {
     pub challenges: Vec<DnsChallenge>,
     /// Which issuer will sign (`builtin`, `acme`).
     pub issuer: String,
+    /// The external CA's handle on the order (the ACME order URL).
+    pub external_ref: Option<String>,
     pub expires_at: OffsetDateTime,
     pub at: OffsetDateTime,
 }
@@ -50,6 +52,7 @@ pub struct OrderState {
     pub certificate_id: CertificateId,
     pub status: OrderStatus,
     pub issuer: String,
+    pub external_ref: Option<String>,
     pub expires_at: OffsetDateTime,
 }
 
@@ -123,7 +126,7 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let order_id: i64 = sqlx::query(
             "INSERT INTO orders (certificate_id, container_id, status, issuer, challenges, expires_at_ms, \
-             created_at_ms, status_changed_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+             created_at_ms, status_changed_at_ms, external_ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id",
         )
         .bind(cert_id)
         .bind(new.container_id.0)
@@ -132,6 +135,7 @@ impl Store {
         .bind(challenges)
         .bind(to_ms(new.expires_at))
         .bind(to_ms(new.at))
+        .bind(&new.external_ref)
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
@@ -178,7 +182,7 @@ impl Store {
         &self,
         id: CertificateId,
     ) -> Result<Option<OrderState>, StoreError> {
-        let row = sqlx::query("SELECT id, certificate_id, status, issuer, expires_at_ms FROM orders WHERE certificate_id = $1")
+        let row = sqlx::query("SELECT id, certificate_id, status, issuer, external_ref, expires_at_ms FROM orders WHERE certificate_id = $1")
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -189,6 +193,7 @@ impl Store {
             certificate_id: CertificateId(r.try_get("certificate_id")?),
             status: status.parse().map_err(StoreError::Corrupt)?,
             issuer: r.try_get("issuer")?,
+            external_ref: r.try_get("external_ref")?,
             expires_at: from_ms(r.try_get("expires_at_ms")?)?,
         }))
     }

@@ -39,13 +39,22 @@ fn name(s: &str) -> Name {
 impl TestDns {
     /// Starts a server authoritative for each of `zones` (e.g. `["example.test"]`).
     pub async fn start(zones: &[&str]) -> Self {
-        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
-            .await
-            .expect("bind UDP");
-        let addr = udp.local_addr().expect("UDP address");
-        let tcp = tokio::net::TcpListener::bind(addr)
-            .await
-            .expect("bind TCP on the same port");
+        // UDP and TCP on one port: take a free UDP port, then the same TCP port, and try again
+        // with another if something else holds that TCP port.
+        let (udp, tcp, addr) = {
+            let mut attempt = 0;
+            loop {
+                let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind UDP");
+                let addr = udp.local_addr().expect("UDP address");
+                match tokio::net::TcpListener::bind(addr).await {
+                    Ok(tcp) => break (udp, tcp, addr),
+                    Err(_) if attempt < 50 => attempt += 1,
+                    Err(e) => panic!("no port free for both UDP and TCP: {e}"),
+                }
+            }
+        };
         let mut catalog = Catalog::new();
         let mut handlers = Vec::new();
         for zone in zones {
