@@ -28,7 +28,16 @@ ensure_postgres() {
     exit 1
 }
 
+ensure_pebble() {
+    # The ACME tests run Debian's pebble (an ACME test CA) on loopback.
+    if command -v pebble >/dev/null 2>&1; then return; fi
+    log "installing pebble"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq pebble >/dev/null
+}
+
 ensure_postgres
+ensure_pebble
 DB="ck_run_$(date +%s)_$$"
 psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER_ADMIN" -d postgres -qc "CREATE DATABASE $DB" >/dev/null
 cleanup() {

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod acme;
 mod auth;
 mod certificates;
 mod cli;

@@ -118,6 +118,17 @@ impl Drop for TestDb {
     }
 }
 
+/// Who signs a test server's created certificates.
+#[derive(Debug, Clone, Copy)]
+pub enum IssuerSetup {
+    Builtin,
+    /// A pebble of the server's own. With `separate_ca_dns`, pebble asks another DNS server
+    /// than certkeeper does (to make the CA see records certkeeper does not).
+    Acme {
+        separate_ca_dns: bool,
+    },
+}
+
 /// A running server with a project and an admin key ready.
 pub struct TestApp {
     pub base: String,
@@ -128,6 +139,10 @@ pub struct TestApp {
     pub project: Project,
     /// The authoritative DNS server (zones `example.test`, `delegated.test`) validation uses.
     pub dns: certkeeper_testkit::dns::TestDns,
+    /// The ACME CA, for servers spawned with [`IssuerSetup::Acme`].
+    pub pebble: Option<certkeeper_testkit::pebble::Pebble>,
+    /// The DNS server pebble asks, when it is not [`TestApp::dns`].
+    pub pebble_dns: Option<certkeeper_testkit::dns::TestDns>,
     /// Keeps the database (and its temp dir) alive as long as the app.
     _db: TestDb,
 }
@@ -141,7 +156,13 @@ pub struct Resp {
 }
 
 impl TestApp {
+    /// A server issuing with the built-in CA.
     pub async fn spawn(db: Db) -> Self {
+        Self::spawn_with(db, IssuerSetup::Builtin).await
+    }
+
+    /// A server whose created certificates go to its own pebble.
+    pub async fn spawn_with(db: Db, setup: IssuerSetup) -> Self {
         let db = TestDb::new(db).await;
         let store = Store::connect(&db.url).await.expect("connect store");
         let master_key =
@@ -158,9 +179,47 @@ impl TestApp {
         )
         .await
         .expect("built-in CA");
+        let (default_issuer, acme, pebble, pebble_dns) = match setup {
+            IssuerSetup::Builtin => (
+                certkeeper_core::issuance::IssuerKind::Builtin,
+                None,
+                None,
+                None,
+            ),
+            IssuerSetup::Acme { separate_ca_dns } => {
+                let pebble_dns = if separate_ca_dns {
+                    Some(
+                        certkeeper_testkit::dns::TestDns::start(&[
+                            "example.test",
+                            "delegated.test",
+                        ])
+                        .await,
+                    )
+                } else {
+                    None
+                };
+                let ca_dns = pebble_dns.as_ref().map_or(dns.addr(), |d| d.addr());
+                let pebble = certkeeper_testkit::pebble::Pebble::start(ca_dns).await;
+                let config = certkeeper_core::acme::AcmeConfig {
+                    directory: pebble.directory.clone(),
+                    ca_bundle: Some(pebble.tls_root.clone()),
+                    eab: None,
+                    contact: None,
+                };
+                let acme = certkeeper_core::acme::AcmeIssuer::connect(&store, &master_key, &config)
+                    .await
+                    .expect("ACME account at pebble");
+                (
+                    certkeeper_core::issuance::IssuerKind::Acme,
+                    Some(acme),
+                    Some(pebble),
+                    pebble_dns,
+                )
+            }
+        };
         let issuance = certkeeper_core::issuance::Issuance {
-            default_issuer: certkeeper_core::issuance::IssuerKind::Builtin,
-            acme: None,
+            default_issuer,
+            acme,
             ca,
             dns: certkeeper_dns::Dns01Checker::with_server(
                 dns.addr(),
@@ -197,6 +256,8 @@ impl TestApp {
             admin_key: admin.secret.expose().to_string(),
             project,
             dns,
+            pebble,
+            pebble_dns,
             _db: db,
         }
     }

@@ -198,12 +198,26 @@ impl AcmeIssuer {
                 }
             }
         }
-        let status = order
-            .poll_ready(&retry())
-            .await
-            .map_err(|e| acme_error("waiting for validation", e))?;
+        // A CA that refuses marks the order invalid, or attaches a problem to it (which
+        // instant-acme reports as an error); either way the challenges' problems say why.
+        let status = match order.poll_ready(&retry()).await {
+            Ok(status) => status,
+            Err(instant_acme::Error::Api(problem)) => {
+                let fallback = problem
+                    .detail
+                    .clone()
+                    .unwrap_or_else(|| problem.to_string());
+                return Ok(AcmeOutcome::Refused(
+                    self.problems(&mut order, fallback).await,
+                ));
+            }
+            Err(e) => return Err(acme_error("waiting for validation", e)),
+        };
         if status != OrderStatus::Ready && status != OrderStatus::Valid {
-            return Ok(AcmeOutcome::Refused(self.problems(&mut order).await));
+            let fallback = "the ACME CA marked the order invalid".to_string();
+            return Ok(AcmeOutcome::Refused(
+                self.problems(&mut order, fallback).await,
+            ));
         }
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
             .map_err(CoreError::internal)?;
@@ -232,7 +246,7 @@ impl AcmeIssuer {
     }
 
     /// The problem details of an order's failed challenges, for the user.
-    async fn problems(&self, order: &mut instant_acme::Order) -> String {
+    async fn problems(&self, order: &mut instant_acme::Order, fallback: String) -> String {
         let mut out = Vec::new();
         let mut authorizations = order.authorizations();
         while let Some(Ok(authz)) = authorizations.next().await {

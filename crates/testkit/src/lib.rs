@@ -75,3 +75,6 @@ pub fn leaves() -> Vec<(&'static str, Leaf)> {
 
 #[cfg(feature = "dns")]
 pub mod dns;
+
+#[cfg(feature = "pebble")]
+pub mod pebble;
