@@ -6,7 +6,11 @@ use serde_json::{Value, json};
 
 use crate::support::{Db, IssuerSetup, TestApp, both_databases};
 
-both_databases!(issues_through_pebble, a_ca_refusal_rejects_the_order);
+both_databases!(
+    issues_through_pebble,
+    a_ca_refusal_rejects_the_order,
+    a_project_can_override_the_issuer
+);
 
 async fn create_and_publish(
     app: &TestApp,
@@ -149,4 +153,53 @@ async fn a_ca_refusal_rejects_the_order(db: Db) {
     app.call(Method::PUT, &path, Some(&app.admin_key), None)
         .await
         .assert_error(409, "was rejected: the ACME CA refused");
+}
+
+async fn a_project_can_override_the_issuer(db: Db) {
+    let app = TestApp::spawn_with(
+        db,
+        IssuerSetup::Acme {
+            separate_ca_dns: false,
+        },
+    )
+    .await;
+    let project_path = format!("/api/v1/projects/{}", app.project.id);
+    let r = app
+        .call(Method::GET, &project_path, Some(&app.admin_key), None)
+        .await;
+    assert_eq!(r.ok()["issuer"], Value::Null);
+    assert_eq!(r.ok()["effectiveIssuer"], "acme");
+    let r = app
+        .call(
+            Method::PUT,
+            &project_path,
+            Some(&app.admin_key),
+            Some(json!({"issuer": "builtin"})),
+        )
+        .await;
+    assert_eq!(r.ok()["issuer"], "builtin");
+    assert_eq!(r.ok()["effectiveIssuer"], "builtin");
+    // Created certificates now go to the built-in CA.
+    let c = create_and_publish(&app, &["own.example.test"], &app.dns).await;
+    let id = c["id"].as_i64().unwrap();
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("{}/{id}/validate", app.certs_path(&app.project)),
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(r.ok()["issuer"], "O=certkeeper,CN=certkeeper Issuing CA 1");
+    // Back to the server's default.
+    let r = app
+        .call(
+            Method::PUT,
+            &project_path,
+            Some(&app.admin_key),
+            Some(json!({"issuer": null})),
+        )
+        .await;
+    assert_eq!(r.ok()["issuer"], Value::Null);
+    assert_eq!(r.ok()["effectiveIssuer"], "acme");
 }

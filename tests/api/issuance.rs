@@ -16,6 +16,7 @@ both_databases!(
     rejects_expired_orders,
     concurrent_validations_issue_once,
     exports_keys_only_with_the_grant,
+    project_settings_are_checked,
 );
 
 async fn create(app: &TestApp, body: Value) -> Resp {
@@ -539,4 +540,56 @@ async fn exports_keys_only_with_the_grant(db: Db) {
         .filter(|e| e.action == "certificate.private_key_export")
         .count();
     assert_eq!(exports, 2, "every export is audited");
+}
+
+async fn project_settings_are_checked(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let path = format!("/api/v1/projects/{}", app.project.id);
+    let r = app
+        .call(Method::GET, &path, Some(&app.admin_key), None)
+        .await;
+    assert_eq!(r.ok()["name"], "main");
+    assert_eq!(r.ok()["effectiveIssuer"], "builtin");
+    assert_eq!(r.ok()["containerId"], app.project.container_id.0);
+    let k = Some(app.admin_key.as_str());
+    app.call(Method::PUT, &path, k, Some(json!({"issuer": "acme"})))
+        .await
+        .assert_error(400, "no ACME CA configured");
+    app.call(Method::PUT, &path, k, Some(json!({"issuer": "digicert"})))
+        .await
+        .assert_error(400, "unknown issuer");
+    app.call(Method::PUT, &path, k, Some(json!({})))
+        .await
+        .assert_error(400, "issuer is required");
+    app.call(Method::PUT, &path, k, Some(json!({"issuer": 3})))
+        .await
+        .assert_error(400, "invalid JSON body");
+    let operator = app.key(Role::Operator, None).await;
+    app.call(
+        Method::PUT,
+        &path,
+        Some(&operator),
+        Some(json!({"issuer": "builtin"})),
+    )
+    .await
+    .assert_error(403, "admin");
+    let viewer = app.key(Role::Viewer, None).await;
+    app.call(Method::GET, &path, Some(&viewer), None).await.ok();
+    let r = app
+        .call(Method::PUT, &path, k, Some(json!({"issuer": "builtin"})))
+        .await;
+    assert_eq!(r.ok()["issuer"], "builtin");
+    let missing = format!("/api/v1/projects/{}", uuid::Uuid::new_v4());
+    app.call(Method::GET, &missing, k, None)
+        .await
+        .assert_error(404, "not found");
+    let actions: Vec<String> = app
+        .core
+        .audit_events(1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["project.update"]);
 }

@@ -22,6 +22,8 @@ const ROUTES: &[(&str, &str)] = &[
         "/api/v1/projects/{projectId}/certificates/{id}/private-key",
     ),
     ("post", "/api/v1/projects/{projectId}/certificates/import"),
+    ("get", "/api/v1/projects/{projectId}"),
+    ("put", "/api/v1/projects/{projectId}"),
     ("get", "/api/v1/projects/{projectId}/certificates/{id}"),
     ("put", "/api/v1/projects/{projectId}/certificates/{id}"),
     ("delete", "/api/v1/projects/{projectId}/certificates/{id}"),

@@ -259,7 +259,7 @@ impl AcmeIssuer {
             }
         }
         if out.is_empty() {
-            "the ACME CA marked the order invalid".into()
+            fallback
         } else {
             out.join("; ")
         }

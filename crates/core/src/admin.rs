@@ -139,3 +139,44 @@ fn key_audit(now: time::OffsetDateTime, actor: Actor, k: &ApiKey) -> NewAuditEve
                 .to_string(),
     }
 }
+
+impl Core {
+    /// Sets or clears (`None`) a project's issuer override. Needs an admin key that reaches
+    /// the project; `acme` needs an ACME CA configured on the server.
+    pub async fn set_project_issuer(
+        &self,
+        who: &crate::Principal,
+        project: ProjectId,
+        issuer: Option<certkeeper_domain::issuer::IssuerKind>,
+    ) -> Result<Project, CoreError> {
+        let current = self
+            .authorize_project(who, project, crate::Access::Write)
+            .await?;
+        if !who.key.role.is_admin() {
+            return Err(CoreError::Forbidden(
+                "changing a project's settings needs an admin key".into(),
+            ));
+        }
+        if issuer == Some(certkeeper_domain::issuer::IssuerKind::Acme) && !self.acme_configured() {
+            return Err(CoreError::Invalid(
+                "this server has no ACME CA configured (start it with --acme-directory)".into(),
+            ));
+        }
+        let now = self.now();
+        let audit = NewAuditEvent {
+            at: now,
+            actor: who.actor(),
+            action: AuditAction::ProjectUpdate,
+            project: Some(current.id),
+            target: format!("project:{}", current.id),
+            detail: json!({ "issuer": issuer.map(|i| i.as_str()), "previous": current.issuer.map(|i| i.as_str()) }).to_string(),
+        };
+        let updated = self
+            .store
+            .set_project_issuer(project, issuer, audit)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("project {project} not found")))?;
+        self.project_cache.forget(project);
+        Ok(updated)
+    }
+}

@@ -61,19 +61,18 @@ impl AuthCache {
     }
 }
 
-/// Projects already read, by id. Projects are never renamed or deleted, so an entry cannot go
-/// stale; only found projects are kept, so one created on another node is seen at once.
-/// (When projects become mutable, this cache needs invalidation or a TTL.)
+/// Projects already read, by id, for [`AUTH_CACHE_TTL`]. A project's issuer can change: this
+/// node drops its entry at once when it changes it; other nodes see the change within the TTL.
+/// Only found projects are kept, so one created on another node is seen at once.
 #[derive(Debug, Default)]
-pub(crate) struct ProjectCache(RwLock<HashMap<ProjectId, Project>>);
+pub(crate) struct ProjectCache(RwLock<HashMap<ProjectId, (Project, Instant)>>);
 
 impl ProjectCache {
     fn get(&self, id: ProjectId) -> Option<Project> {
-        self.0
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .cloned()
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        map.get(&id)
+            .filter(|(_, at)| at.elapsed() < AUTH_CACHE_TTL)
+            .map(|(p, _)| p.clone())
     }
 
     fn put(&self, project: &Project) {
@@ -81,7 +80,14 @@ impl ProjectCache {
         if map.len() >= AUTH_CACHE_MAX {
             map.clear();
         }
-        map.insert(project.id, project.clone());
+        map.insert(project.id, (project.clone(), Instant::now()));
+    }
+
+    pub(crate) fn forget(&self, id: ProjectId) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
     }
 }
 

@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
+pub use certkeeper_domain::issuer::IssuerKind;
+
 use crate::acme::{AcmeIssuer, AcmeOutcome};
 use crate::inventory::key_aad;
 use crate::{Access, Core, CoreError, Principal};
@@ -33,37 +35,6 @@ use crate::{Access, Core, CoreError, Principal};
 const CLAIM: Duration = Duration::seconds(60);
 /// How often a waiting validate call looks at the order again.
 const WAIT_STEP: StdDuration = StdDuration::from_millis(25);
-
-/// Which CA signs a server's (or, later, a project's) certificates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IssuerKind {
-    /// certkeeper's own private CA.
-    Builtin,
-    /// An external ACME CA.
-    Acme,
-}
-
-impl IssuerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IssuerKind::Builtin => "builtin",
-            IssuerKind::Acme => "acme",
-        }
-    }
-}
-
-impl std::str::FromStr for IssuerKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "builtin" => Ok(IssuerKind::Builtin),
-            "acme" => Ok(IssuerKind::Acme),
-            other => Err(format!(
-                "unknown issuer {other:?} (expected builtin or acme)"
-            )),
-        }
-    }
-}
 
 /// The issuance settings and the parts that do the work.
 #[derive(Debug)]
@@ -163,6 +134,19 @@ fn challenge_value() -> Result<String, CoreError> {
 }
 
 impl Core {
+    /// Whether an ACME CA is configured on this server.
+    pub fn acme_configured(&self) -> bool {
+        self.issuance.as_ref().is_some_and(|i| i.acme.is_some())
+    }
+
+    /// The issuer a project's created certificates go to.
+    pub fn effective_issuer(&self, project: &Project) -> IssuerKind {
+        project
+            .issuer
+            .or(self.issuance.as_ref().map(|i| i.default_issuer))
+            .unwrap_or(IssuerKind::Builtin)
+    }
+
     fn issuance(&self) -> Result<&Arc<Issuance>, CoreError> {
         self.issuance
             .as_ref()
@@ -182,29 +166,30 @@ impl Core {
             .chain(req.additional_domain_names.iter().map(String::as_str));
         let names: Vec<DnsName> =
             parse_names(requested).map_err(|e| CoreError::Invalid(e.to_string()))?;
-        let (issuer, external_ref, challenges) = match issuance.default_issuer {
-            IssuerKind::Builtin => {
-                let challenges = names
-                    .iter()
-                    .map(|n| {
-                        Ok(DnsChallenge {
-                            name: n.to_string(),
-                            record: n.challenge_record(),
-                            value: challenge_value()?,
+        let (issuer, external_ref, challenges) =
+            match project.issuer.unwrap_or(issuance.default_issuer) {
+                IssuerKind::Builtin => {
+                    let challenges = names
+                        .iter()
+                        .map(|n| {
+                            Ok(DnsChallenge {
+                                name: n.to_string(),
+                                record: n.challenge_record(),
+                                value: challenge_value()?,
+                            })
                         })
-                    })
-                    .collect::<Result<Vec<_>, CoreError>>()?;
-                (IssuerKind::Builtin, None, challenges)
-            }
-            IssuerKind::Acme => {
-                let acme = issuance
-                    .acme
-                    .as_ref()
-                    .ok_or_else(|| CoreError::internal("the ACME issuer is not configured"))?;
-                let (url, challenges) = acme.open_order(&names).await?;
-                (IssuerKind::Acme, Some(url), challenges)
-            }
-        };
+                        .collect::<Result<Vec<_>, CoreError>>()?;
+                    (IssuerKind::Builtin, None, challenges)
+                }
+                IssuerKind::Acme => {
+                    let acme = issuance
+                        .acme
+                        .as_ref()
+                        .ok_or_else(|| CoreError::internal("the ACME issuer is not configured"))?;
+                    let (url, challenges) = acme.open_order(&names).await?;
+                    (IssuerKind::Acme, Some(url), challenges)
+                }
+            };
         let now = self.now();
         let new = NewOrder {
             ssl_certificate_id: SslCertificateId::new_random(),

@@ -8,6 +8,7 @@ use crate::ids::ProjectId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
     ProjectCreate,
+    ProjectUpdate,
     ApiKeyCreate,
     CertificateImport,
     CertificateUpdateScope,
@@ -23,6 +24,7 @@ impl AuditAction {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ProjectCreate => "project.create",
+            Self::ProjectUpdate => "project.update",
             Self::ApiKeyCreate => "apikey.create",
             Self::CertificateImport => "certificate.import",
             Self::CertificateUpdateScope => "certificate.update_scope",

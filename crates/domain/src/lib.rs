@@ -8,6 +8,7 @@ pub mod audit;
 pub mod certificate;
 pub mod clock;
 pub mod ids;
+pub mod issuer;
 pub mod keys;
 pub mod names;
 pub mod order;

@@ -10,6 +10,8 @@ pub struct Project {
     pub id: ProjectId,
     pub container_id: ContainerId,
     pub name: String,
+    /// Overrides the server's default issuer for this project's created certificates.
+    pub issuer: Option<crate::issuer::IssuerKind>,
     pub created_at: OffsetDateTime,
 }
 

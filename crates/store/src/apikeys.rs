@@ -148,7 +148,7 @@ impl Store {
             tx.commit().await?;
             return Ok(None);
         }
-        let existing = sqlx::query("SELECT container_id, id, name, created_at_ms FROM projects ORDER BY container_id LIMIT 1")
+        let existing = sqlx::query("SELECT container_id, id, name, issuer, created_at_ms FROM projects ORDER BY container_id LIMIT 1")
             .fetch_optional(&mut *tx)
             .await?;
         let (project, created) = match existing {

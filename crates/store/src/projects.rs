@@ -18,6 +18,10 @@ pub(crate) fn project_from_row(r: &AnyRow) -> Result<Project, StoreError> {
             .map_err(|e| StoreError::Corrupt(format!("project id {id:?}: {e}")))?,
         container_id: ContainerId(r.try_get("container_id")?),
         name: r.try_get("name")?,
+        issuer: r
+            .try_get::<Option<String>, _>("issuer")?
+            .map(|i| i.parse().map_err(StoreError::Corrupt))
+            .transpose()?,
         created_at: from_ms(r.try_get("created_at_ms")?)?,
     })
 }
@@ -29,7 +33,7 @@ pub(crate) async fn insert_project(
     at: OffsetDateTime,
 ) -> Result<Project, StoreError> {
     let row = sqlx::query(
-        "INSERT INTO projects (id, name, created_at_ms) VALUES ($1, $2, $3) RETURNING container_id, id, name, created_at_ms",
+        "INSERT INTO projects (id, name, created_at_ms) VALUES ($1, $2, $3) RETURNING container_id, id, name, issuer, created_at_ms",
     )
     .bind(id.to_string())
     .bind(name)
@@ -63,17 +67,18 @@ impl Store {
     }
 
     pub async fn project(&self, id: ProjectId) -> Result<Option<Project>, StoreError> {
-        let row =
-            sqlx::query("SELECT container_id, id, name, created_at_ms FROM projects WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(
+            "SELECT container_id, id, name, issuer, created_at_ms FROM projects WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(project_from_row).transpose()
     }
 
     pub async fn project_by_name(&self, name: &str) -> Result<Option<Project>, StoreError> {
         let row = sqlx::query(
-            "SELECT container_id, id, name, created_at_ms FROM projects WHERE name = $1",
+            "SELECT container_id, id, name, issuer, created_at_ms FROM projects WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(&self.pool)
@@ -83,10 +88,31 @@ impl Store {
 
     pub async fn projects(&self) -> Result<Vec<Project>, StoreError> {
         let rows = sqlx::query(
-            "SELECT container_id, id, name, created_at_ms FROM projects ORDER BY container_id",
+            "SELECT container_id, id, name, issuer, created_at_ms FROM projects ORDER BY container_id",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(project_from_row).collect()
+    }
+
+    /// Sets (or, with `None`, clears) a project's issuer override.
+    pub async fn set_project_issuer(
+        &self,
+        id: ProjectId,
+        issuer: Option<certkeeper_domain::issuer::IssuerKind>,
+        audit_event: NewAuditEvent,
+    ) -> Result<Option<Project>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "UPDATE projects SET issuer = $1 WHERE id = $2 RETURNING container_id, id, name, issuer, created_at_ms",
+        )
+        .bind(issuer.map(|i| i.as_str()))
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        audit::insert(&mut tx, &audit_event).await?;
+        tx.commit().await?;
+        Ok(Some(project_from_row(&row)?))
     }
 }

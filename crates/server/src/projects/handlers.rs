@@ -9,9 +9,11 @@ use certkeeper_core::inventory::{Deleted, ImportRequest as CoreImport, PageReque
 use certkeeper_core::issuance::CreateRequest as CoreCreate;
 
 use super::error::{ApiError, Body, Caller, CertificatePath, ProjectPath};
+use certkeeper_domain::issuer::IssuerKind;
+
 use super::wire::{
     self, Certificate, CertificateListItem, CreateRequest, Envelope, ErrorEnvelope, ImportRequest,
-    ResultInfo, UpdateRequest,
+    ProjectView, ResultInfo, UpdateProjectRequest, UpdateRequest,
 };
 use crate::AppState;
 
@@ -352,6 +354,78 @@ pub(crate) async fn export_private_key(
         pem.to_string(),
     )
         .into_response())
+}
+
+fn project_view(state: &AppState, p: &certkeeper_domain::project::Project) -> ProjectView {
+    ProjectView {
+        id: p.id.0,
+        container_id: p.container_id.0,
+        name: p.name.clone(),
+        issuer: p.issuer.map(|i| i.as_str().to_string()),
+        effective_issuer: state.core.effective_issuer(p).as_str().to_string(),
+    }
+}
+
+/// Read a project's settings.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{projectId}",
+    tag = "Projects",
+    params(("projectId" = uuid::Uuid, Path, description = "The project's id")),
+    responses(
+        (status = 200, description = "The project", body = Envelope<ProjectView>),
+        (status = 401, description = "No or unknown API key", body = ErrorEnvelope),
+        (status = 403, description = "The key cannot reach this project", body = ErrorEnvelope),
+        (status = 404, description = "Unknown project", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn get_project(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    ProjectPath(project): ProjectPath,
+) -> ApiResult<ProjectView> {
+    let p = state
+        .core
+        .authorize_project(&who, project, certkeeper_core::Access::Read)
+        .await?;
+    Ok(Json(Envelope::ok(project_view(&state, &p), None)))
+}
+
+/// Change a project's issuer override (admin keys only).
+#[utoipa::path(
+    put,
+    path = "/api/v1/projects/{projectId}",
+    tag = "Projects",
+    params(("projectId" = uuid::Uuid, Path, description = "The project's id")),
+    request_body = UpdateProjectRequest,
+    responses(
+        (status = 200, description = "Updated", body = Envelope<ProjectView>),
+        (status = 400, description = "Unknown issuer, or acme without an ACME CA configured", body = ErrorEnvelope),
+        (status = 401, description = "No or unknown API key", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin key, or another project", body = ErrorEnvelope),
+        (status = 404, description = "Unknown project", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn update_project(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    ProjectPath(project): ProjectPath,
+    Body(body): Body<UpdateProjectRequest>,
+) -> ApiResult<ProjectView> {
+    let issuer = match body.issuer {
+        None => {
+            return Err(ApiError::bad_request(
+                "issuer is required: builtin, acme, or null for the server's default",
+            ));
+        }
+        Some(None) => None,
+        Some(Some(name)) => Some(name.parse::<IssuerKind>().map_err(ApiError::bad_request)?),
+    };
+    let p = state.core.set_project_issuer(&who, project, issuer).await?;
+    Ok(Json(Envelope::ok(
+        project_view(&state, &p),
+        Some("Project updated."),
+    )))
 }
 
 /// Unknown paths answer in the envelope shape too.

@@ -25,6 +25,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::validate_certificate))
         .routes(routes!(handlers::download_certificate))
         .routes(routes!(handlers::export_private_key))
+        .routes(routes!(handlers::get_project, handlers::update_project))
         .routes(routes!(
             handlers::get_certificate,
             handlers::update_certificate,

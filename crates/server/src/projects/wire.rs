@@ -273,3 +273,32 @@ mod tests {
         );
     }
 }
+
+/// A project, as `GET`/`PUT /api/v1/projects/{projectId}` show it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectView {
+    pub id: Uuid,
+    /// DigiCert's `container_id` for this project.
+    pub container_id: i64,
+    pub name: String,
+    /// This project's issuer override (`builtin` or `acme`); null: the server's default.
+    pub issuer: Option<String>,
+    /// The issuer created certificates actually go to.
+    pub effective_issuer: String,
+}
+
+/// `PUT /api/v1/projects/{projectId}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateProjectRequest {
+    /// `builtin`, `acme`, or null to follow the server's default. Required.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub issuer: Option<Option<String>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
