@@ -171,6 +171,108 @@ async fn certkeeper_side(conc: usize, secs: u64) {
     );
 }
 
+/// Times full ACME orders against pebble, one after another: create (certkeeper opens the
+/// ACME order) → publish → validate (pebble checks DNS, certkeeper finalizes and downloads).
+async fn acme_orders(count: usize) {
+    if Command::new("pebble").arg("-version").output().is_err() {
+        println!("pebble: not installed (apt-get install pebble); ACME timing skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = format!("sqlite://{}", dir.path().join("acme.db").display());
+    let dns = TestDns::start(&["bench.test"]).await;
+    let pebble = certkeeper_testkit::pebble::Pebble::start(dns.addr()).await;
+    let pid = cli(
+        dir.path(),
+        &db,
+        &["project", "create", "--name", "bench", "--json"],
+    )["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let key = cli(
+        dir.path(),
+        &db,
+        &[
+            "apikey", "create", "--name", "bench", "--role", "admin", "--json",
+        ],
+    )["key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+            "--database",
+            &db,
+            "--dns-resolver",
+            &dns.addr().to_string(),
+        ])
+        .args([
+            "--issuer",
+            "acme",
+            "--acme-directory",
+            &pebble.directory,
+            "--acme-ca-bundle",
+        ])
+        .arg(&pebble.tls_root)
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let base = loop {
+        let line = lines.next().expect("listening line").expect("read");
+        if let Some(u) = line.strip_prefix("listening on ") {
+            break u.to_string();
+        }
+    };
+    let _server = Kill(child);
+    let certs = format!("{base}/api/v1/projects/{pid}/certificates");
+    let http = reqwest::Client::new();
+    let start = Instant::now();
+    let mut lat = Vec::new();
+    for i in 0..count {
+        let s = Instant::now();
+        let body = json!({"domainName": format!("acme{i}.bench.test"), "additionalDomainNames": [], "scopeId": 0});
+        let r: Value = http
+            .post(&certs)
+            .header("X-API-Key", &key)
+            .json(&body)
+            .send()
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("json");
+        for rec in r["result"]["dnsRecords"].as_array().expect("records") {
+            dns.set_txt(
+                rec["key"].as_str().expect("key"),
+                &[rec["value"].as_str().expect("value")],
+            )
+            .await;
+        }
+        let id = r["result"]["id"].as_i64().expect("id");
+        let v = http
+            .put(format!("{certs}/{id}/validate"))
+            .header("X-API-Key", &key)
+            .send()
+            .await
+            .expect("validate");
+        assert_eq!(v.status(), 200, "{}", v.text().await.unwrap_or_default());
+        lat.push(s.elapsed());
+    }
+    report(
+        "one full ACME order against pebble (sequential)",
+        lat,
+        start.elapsed(),
+    );
+}
+
 async fn cfssl_side(conc: usize, secs: u64) {
     if Command::new("cfssl").arg("version").output().is_err() {
         println!("cfssl: not installed (apt-get install golang-cfssl); skipped");
@@ -257,4 +359,5 @@ async fn main() {
     let secs: u64 = env_or("BENCH_SECONDS", 10);
     certkeeper_side(conc, secs).await;
     cfssl_side(conc, secs).await;
+    acme_orders(env_or("BENCH_ACME_ORDERS", 20)).await;
 }

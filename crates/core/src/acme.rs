@@ -63,10 +63,13 @@ fn acme_error(what: &str, e: instant_acme::Error) -> CoreError {
     CoreError::Internal(format!("ACME {what}: {e}"))
 }
 
+/// How to poll the CA: soon at first (a CA that validates at once, like pebble or a CA that
+/// already saw the records, answers in milliseconds), then backing off; `Retry-After` from the
+/// CA is honoured by instant-acme.
 fn retry() -> RetryPolicy {
     RetryPolicy::new()
-        .initial_delay(Duration::from_millis(100))
-        .backoff(1.5)
+        .initial_delay(Duration::from_millis(20))
+        .backoff(2.0)
         .timeout(Duration::from_secs(60))
 }
 
