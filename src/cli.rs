@@ -313,6 +313,19 @@ async fn serve(config: Config) -> CliResult {
     out.flush()?;
     drop(out);
     let store = core.store().clone();
+    // Orders whose DNS-01 challenge expired are rejected even if nobody validates them again.
+    let sweeper = core.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            match sweeper.expire_orders().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rejected = n, "expired pending orders"),
+                Err(e) => tracing::warn!(error = %e, "expiring pending orders failed"),
+            }
+        }
+    });
     certkeeper_server::serve(listener, AppState { core }, shutdown_signal()).await?;
     store.close().await;
     Ok(())

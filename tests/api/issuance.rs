@@ -17,6 +17,7 @@ both_databases!(
     concurrent_validations_issue_once,
     exports_keys_only_with_the_grant,
     project_settings_are_checked,
+    expired_orders_are_swept,
 );
 
 async fn create(app: &TestApp, body: Value) -> Resp {
@@ -592,4 +593,64 @@ async fn project_settings_are_checked(db: Db) {
         .map(|e| e.action)
         .collect();
     assert_eq!(actions, ["project.update"]);
+}
+
+async fn expired_orders_are_swept(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let old = create(
+        &app,
+        json!({"domainName": "old.example.test", "scopeId": 0}),
+    )
+    .await
+    .ok()["id"]
+        .as_i64()
+        .unwrap();
+    app.clock.set(app.clock_now() + time::Duration::days(3));
+    let young = create(
+        &app,
+        json!({"domainName": "young.example.test", "scopeId": 0}),
+    )
+    .await
+    .ok()["id"]
+        .as_i64()
+        .unwrap();
+    // Exactly at the expiry instant the order is still pending; one second later it is not.
+    app.clock.set(app.clock_now() + time::Duration::days(4));
+    assert_eq!(app.core.expire_orders().await.unwrap(), 0);
+    app.clock.set(app.clock_now() + time::Duration::seconds(1));
+    assert_eq!(app.core.expire_orders().await.unwrap(), 1);
+    assert_eq!(app.core.expire_orders().await.unwrap(), 0, "idempotent");
+    let get = |id: i64| format!("{}/{id}", app.certs_path(&app.project));
+    assert_eq!(
+        app.call(Method::GET, &get(old), Some(&app.admin_key), None)
+            .await
+            .ok()["certificateStatus"],
+        "Rejected"
+    );
+    assert_eq!(
+        app.call(Method::GET, &get(young), Some(&app.admin_key), None)
+            .await
+            .ok()["certificateStatus"],
+        "Pending"
+    );
+    let order = app
+        .core
+        .store()
+        .order_of_certificate(certkeeper_domain::ids::CertificateId(old))
+        .await
+        .unwrap()
+        .unwrap();
+    let history: Vec<&str> = app
+        .core
+        .store()
+        .order_history(order.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|(s, _)| s.as_str())
+        .collect();
+    assert_eq!(history, ["pending", "rejected"]);
+    validate(&app, old)
+        .await
+        .assert_error(409, "expired before validation");
 }

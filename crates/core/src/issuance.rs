@@ -133,7 +133,45 @@ fn challenge_value() -> Result<String, CoreError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
 }
 
+/// The problem recorded on orders whose challenge expired.
+const EXPIRED: &str = "the DNS-01 challenge expired before validation";
+
 impl Core {
+    /// Rejects every pending order whose challenge expired, so that the order history (and the
+    /// reports reading it) shows the rejection even if nobody calls validate again. Returns how
+    /// many were rejected. `serve` runs this every minute; it is safe on several nodes at once
+    /// (a status change applies only to a still pending order).
+    pub async fn expire_orders(&self) -> Result<usize, CoreError> {
+        let mut done = 0;
+        loop {
+            let now = self.now();
+            let batch = self.store.expired_pending_orders(now, 500).await?;
+            if batch.is_empty() {
+                return Ok(done);
+            }
+            for (order, certificate, _container) in &batch {
+                let audit = NewAuditEvent {
+                    at: now,
+                    actor: certkeeper_domain::audit::Actor::System,
+                    action: AuditAction::CertificateReject,
+                    project: None,
+                    target: format!("certificate:{certificate}"),
+                    detail: json!({ "orderId": order.0, "problem": EXPIRED }).to_string(),
+                };
+                if self
+                    .store
+                    .end_order(*order, OrderStatus::Rejected, Some(EXPIRED), now, audit)
+                    .await?
+                {
+                    done += 1;
+                }
+            }
+            if batch.len() < 500 {
+                return Ok(done);
+            }
+        }
+    }
+
     /// Whether an ACME CA is configured on this server.
     pub fn acme_configured(&self) -> bool {
         self.issuance.as_ref().is_some_and(|i| i.acme.is_some())
@@ -258,14 +296,8 @@ impl Core {
             }
             let now = self.now();
             if now > order.expires_at {
-                self.end_order(
-                    who,
-                    &project,
-                    &record,
-                    OrderStatus::Rejected,
-                    Some("the DNS-01 challenge expired before validation"),
-                )
-                .await?;
+                self.end_order(who, &project, &record, OrderStatus::Rejected, Some(EXPIRED))
+                    .await?;
                 continue;
             }
             if self.store.claim_order(order.id, now, now + CLAIM).await? {

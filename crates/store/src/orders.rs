@@ -333,4 +333,30 @@ impl Store {
             })
             .collect()
     }
+
+    /// Pending orders whose challenge expired before `now` (at most `limit`, oldest first),
+    /// with their project.
+    pub async fn expired_pending_orders(
+        &self,
+        now: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<(OrderId, CertificateId, ContainerId)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, certificate_id, container_id FROM orders WHERE status = 'pending' AND expires_at_ms < $1 \
+             ORDER BY expires_at_ms LIMIT $2",
+        )
+        .bind(to_ms(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    OrderId(r.try_get("id")?),
+                    CertificateId(r.try_get("certificate_id")?),
+                    ContainerId(r.try_get("container_id")?),
+                ))
+            })
+            .collect()
+    }
 }
