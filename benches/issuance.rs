@@ -97,24 +97,16 @@ where
     (all, start.elapsed())
 }
 
-async fn certkeeper_side(conc: usize, secs: u64) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = match std::env::var("BENCH_DATABASE").unwrap_or_else(|_| "sqlite".into()) {
-        s if s == "sqlite" => format!("sqlite://{}", dir.path().join("bench.db").display()),
-        url => url,
-    };
-    let dns = Arc::new(TestDns::start(&["bench.test"]).await);
-    let pid = cli(
-        dir.path(),
-        &db,
-        &["project", "create", "--name", "bench", "--json"],
-    )["id"]
+/// A release server on a fresh project: its child process, the project's certificates URL,
+/// and an admin key. `extra` are more `serve` flags.
+fn start_server(dir: &std::path::Path, db: &str, extra: &[String]) -> (Kill, String, String) {
+    let pid = cli(dir, db, &["project", "create", "--name", "bench", "--json"])["id"]
         .as_str()
         .expect("id")
         .to_string();
     let key = cli(
-        dir.path(),
-        &db,
+        dir,
+        db,
         &[
             "apikey", "create", "--name", "bench", "--role", "admin", "--json",
         ],
@@ -130,11 +122,10 @@ async fn certkeeper_side(conc: usize, secs: u64) {
             "--log",
             "warn",
             "--database",
-            &db,
-            "--dns-resolver",
-            &dns.addr().to_string(),
+            db,
         ])
-        .current_dir(dir.path())
+        .args(extra)
+        .current_dir(dir)
         .stdout(Stdio::piped())
         .spawn()
         .expect("serve");
@@ -145,8 +136,26 @@ async fn certkeeper_side(conc: usize, secs: u64) {
             break u.to_string();
         }
     };
-    let _server = Kill(child);
-    let certs = Arc::new(format!("{base}/api/v1/projects/{pid}/certificates"));
+    (
+        Kill(child),
+        format!("{base}/api/v1/projects/{pid}/certificates"),
+        key,
+    )
+}
+
+async fn certkeeper_side(conc: usize, secs: u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = match std::env::var("BENCH_DATABASE").unwrap_or_else(|_| "sqlite".into()) {
+        s if s == "sqlite" => format!("sqlite://{}", dir.path().join("bench.db").display()),
+        url => url,
+    };
+    let dns = Arc::new(TestDns::start(&["bench.test"]).await);
+    let (_server, certs, key) = start_server(
+        dir.path(),
+        &db,
+        &["--dns-resolver".into(), dns.addr().to_string()],
+    );
+    let certs = Arc::new(certs);
     let http = reqwest::Client::new();
     let key = Arc::new(key);
     let (lat, elapsed) = drive(conc, secs, move |i| {
@@ -182,57 +191,17 @@ async fn acme_orders(count: usize) {
     let db = format!("sqlite://{}", dir.path().join("acme.db").display());
     let dns = TestDns::start(&["bench.test"]).await;
     let pebble = certkeeper_testkit::pebble::Pebble::start(dns.addr()).await;
-    let pid = cli(
-        dir.path(),
-        &db,
-        &["project", "create", "--name", "bench", "--json"],
-    )["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let key = cli(
-        dir.path(),
-        &db,
-        &[
-            "apikey", "create", "--name", "bench", "--role", "admin", "--json",
-        ],
-    )["key"]
-        .as_str()
-        .expect("key")
-        .to_string();
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log",
-            "warn",
-            "--database",
-            &db,
-            "--dns-resolver",
-            &dns.addr().to_string(),
-        ])
-        .args([
-            "--issuer",
-            "acme",
-            "--acme-directory",
-            &pebble.directory,
-            "--acme-ca-bundle",
-        ])
-        .arg(&pebble.tls_root)
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines.next().expect("listening line").expect("read");
-        if let Some(u) = line.strip_prefix("listening on ") {
-            break u.to_string();
-        }
-    };
-    let _server = Kill(child);
-    let certs = format!("{base}/api/v1/projects/{pid}/certificates");
+    let flags = [
+        "--dns-resolver".to_string(),
+        dns.addr().to_string(),
+        "--issuer".into(),
+        "acme".into(),
+        "--acme-directory".into(),
+        pebble.directory.clone(),
+        "--acme-ca-bundle".into(),
+        pebble.tls_root.display().to_string(),
+    ];
+    let (_server, certs, key) = start_server(dir.path(), &db, &flags);
     let http = reqwest::Client::new();
     let start = Instant::now();
     let mut lat = Vec::new();
