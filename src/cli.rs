@@ -23,7 +23,7 @@ use crate::config::{Config, FileConfig, Overrides};
     about = "Self-hosted certificate lifecycle server"
 )]
 pub struct Cli {
-    /// TOML config file (keys: listen, database, master_key_file, log).
+    /// TOML config file: any setting below or of `serve`, in snake_case (see the README).
     #[arg(long, global = true, env = "CERTKEEPER_CONFIG")]
     config: Option<PathBuf>,
     /// Database URL: sqlite://PATH (default sqlite://certkeeper.db) or postgres://...
