@@ -442,7 +442,7 @@ impl Core {
         };
         match self
             .store
-            .complete_order(order.id, record.id, stored, now, audit)
+            .complete_order(&record, stored, now, audit)
             .await?
         {
             Some(r) => Ok(r),

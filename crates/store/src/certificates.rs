@@ -33,13 +33,6 @@ macro_rules! select_certificates {
     };
 }
 
-/// The record of one certificate, by id (`$1`).
-macro_rules! select_one {
-    () => {
-        select_certificates!("WHERE c.id = $1")
-    };
-}
-
 /// A certificate to store.
 #[derive(Debug, Clone)]
 pub struct NewCertificate {
@@ -73,7 +66,7 @@ pub struct CertificatePage {
     pub total: i64,
 }
 
-pub(crate) fn record_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
+fn record_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
     let corrupt = |what: &str, e: &dyn std::fmt::Display| {
         StoreError::Corrupt(format!("certificate {what}: {e}"))
     };

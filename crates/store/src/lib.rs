@@ -7,7 +7,6 @@
 
 mod apikeys;
 mod audit;
-#[macro_use]
 mod certificates;
 mod error;
 mod orders;
@@ -104,6 +103,15 @@ impl Store {
     /// Closes every connection (waiting for those in use).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Waits for this process's turn to write (SQLite only; `None` on PostgreSQL), for single
+    /// statements that need no transaction of their own.
+    async fn writer_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     /// Starts a write transaction. On SQLite it takes the in-process writer lock and begins

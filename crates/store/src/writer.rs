@@ -82,7 +82,10 @@ async fn run(
             }
         }
         if batch.len() == 1 {
-            run_alone(&pool, &lock, sqlite, batch.pop().expect("one job")).await;
+            // Alone: no batch to fall back from.
+            if let Some(job) = batch.pop() {
+                run_alone(&pool, &lock, sqlite, job).await;
+            }
             continue;
         }
         let (jobs, replies): (Vec<_>, Vec<_>) = batch
