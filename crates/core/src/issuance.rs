@@ -19,7 +19,7 @@ use certkeeper_domain::order::OrderStatus;
 use certkeeper_domain::project::Project;
 use certkeeper_domain::sealing::MasterKey;
 use certkeeper_domain::{pem, x509};
-use certkeeper_store::{IssuedCertificate, NewOrder, Store};
+use certkeeper_store::{IssuedCertificate, NewOrder, OrderState, Store};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -262,14 +262,19 @@ impl Core {
         id: CertificateId,
     ) -> Result<CertificateRecord, CoreError> {
         let project = self.authorize_project(who, project, Access::Write).await?;
-        self.owned(&project, id).await?;
+        let mut current = Some(self.owned(&project, id).await?);
         let order = self.store.order_of_certificate(id).await?.ok_or_else(|| {
             CoreError::Invalid(format!(
                 "certificate {id} was imported; only created certificates are validated"
             ))
         })?;
         loop {
-            let record = self.visible(&project, id).await?;
+            // The first round uses the record just read; later rounds (waiting for another
+            // caller's outcome) read it again.
+            let record = match current.take() {
+                Some(r) => r,
+                None => self.visible(&project, id).await?,
+            };
             let status = record.order().map_or(order.status, |o| o.status);
             match status {
                 OrderStatus::Issued | OrderStatus::Revoked => return Ok(record),
@@ -301,11 +306,12 @@ impl Core {
                 continue;
             }
             if self.store.claim_order(order.id, now, now + CLAIM).await? {
-                let result = self.validate_claimed(who, &project, record).await;
+                let result = self.validate_claimed(who, &project, record, &order).await;
                 if result.is_err() {
                     // Records missing, a CA that failed, a database error: give the order back
                     // so the next validate does not wait for the claim to lapse. (Harmless when
                     // the order has already moved on: claims only matter while pending.)
+                    self.store.release_order(order.id).await?;
                 }
                 return result;
             }
@@ -319,6 +325,7 @@ impl Core {
         who: &Principal,
         project: &Project,
         record: CertificateRecord,
+        state: &OrderState,
     ) -> Result<CertificateRecord, CoreError> {
         let issuance = self.issuance()?;
         let CertificateContent::Ordered(order) = &record.content else {
@@ -354,7 +361,6 @@ impl Core {
             })
             .collect();
         if !failures.is_empty() {
-            self.store.release_order(order.id).await?;
             return Err(CoreError::Invalid(format!(
                 "DNS-01 validation failed; publish these TXT records and validate again: {}",
                 failures.join("; ")
@@ -367,11 +373,6 @@ impl Core {
             })
             .collect::<Result<_, _>>()?;
         let now = self.now();
-        let state = self
-            .store
-            .order_of_certificate(record.id)
-            .await?
-            .ok_or_else(|| CoreError::internal("the order vanished"))?;
         let issuer: IssuerKind = state.issuer.parse().map_err(CoreError::Internal)?;
         let (der, chain, key_pkcs8) = match issuer {
             IssuerKind::Builtin => match issuance.ca.issue(&names, now, issuance.leaf_lifetime) {
