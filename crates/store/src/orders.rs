@@ -14,7 +14,6 @@ use certkeeper_domain::order::OrderStatus;
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::certificates::bump_counts;
 use crate::time_ms::{from_ms, to_ms};
 use crate::{Store, StoreError, audit};
 
@@ -97,12 +96,23 @@ async fn change_status(
 impl Store {
     /// Stores a created certificate and its order (status `pending`, with its first history
     /// entry), in one transaction.
+    /// Stores a created certificate and its order (status `pending`, with its first history
+    /// entry), in one transaction, through the group-commit writer.
     pub async fn create_order(
         &self,
         new: NewOrder,
+        audit_event: NewAuditEvent,
+    ) -> Result<CertificateRecord, StoreError> {
+        self.writer.create_order(new, audit_event).await
+    }
+
+    /// The statements of [`Store::create_order`], inside the caller's transaction (counts
+    /// excluded: the writer bumps them once per batch).
+    pub(crate) async fn create_order_on(
+        tx: &mut sqlx::AnyConnection,
+        new: NewOrder,
         mut audit_event: NewAuditEvent,
     ) -> Result<CertificateRecord, StoreError> {
-        let mut tx = self.begin_write().await?;
         let names = new.names.clone();
         let (primary, rest) = names
             .split_first()
@@ -147,16 +157,8 @@ impl Store {
         .bind(to_ms(new.at))
         .execute(&mut *tx)
         .await?;
-        bump_counts(
-            &mut tx,
-            new.container_id,
-            1,
-            i64::from(new.scope == Scope::Organization),
-        )
-        .await?;
         audit_event.target = format!("certificate:{cert_id}");
-        audit::insert(&mut tx, &audit_event).await?;
-        tx.commit().await?;
+        audit::insert(tx, &audit_event).await?;
         let at = from_ms(to_ms(new.at))?;
         Ok(CertificateRecord {
             id: CertificateId(cert_id),
@@ -232,10 +234,23 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a pending order issued and stores its certificate, in one transaction. `None` if
-    /// the order was no longer pending (nothing is written then).
+    /// Marks a pending order issued and stores its certificate, in one transaction (through
+    /// the group-commit writer). `None` if the order was no longer pending (nothing is written).
     pub async fn complete_order(
         &self,
+        ordered: &CertificateRecord,
+        issued: IssuedCertificate,
+        at: OffsetDateTime,
+        audit_event: NewAuditEvent,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
+        self.writer
+            .complete_order(ordered.clone(), issued, at, audit_event)
+            .await
+    }
+
+    /// The statements of [`Store::complete_order`], inside the caller's transaction.
+    pub(crate) async fn complete_order_on(
+        tx: &mut sqlx::AnyConnection,
         ordered: &CertificateRecord,
         issued: IssuedCertificate,
         at: OffsetDateTime,
@@ -245,9 +260,8 @@ impl Store {
             return Ok(None);
         };
         let (order, certificate) = (order_view.id, ordered.id);
-        let mut tx = self.begin_write().await?;
         if !change_status(
-            &mut tx,
+            tx,
             order,
             OrderStatus::Pending,
             OrderStatus::Issued,
@@ -280,8 +294,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         audit_event.target = format!("certificate:{certificate}");
-        audit::insert(&mut tx, &audit_event).await?;
-        tx.commit().await?;
+        audit::insert(tx, &audit_event).await?;
         // Everything is known: no read-back inside the write transaction.
         Ok(Some(CertificateRecord {
             content: CertificateContent::Issued(

@@ -1,46 +1,76 @@
-//! Group commit for certificate inserts.
+//! Group commit for the writes issuance and imports do most.
 //!
-//! Imports arrive concurrently, but SQLite takes one writer at a time and every transaction
+//! Writes arrive concurrently, but SQLite takes one writer at a time and every transaction
 //! pays fixed costs (BEGIN, COMMIT, the WAL append, a hand-off between tasks and sqlx's
-//! connection thread). One writer task takes whatever inserts are waiting (up to
-//! [`MAX_BATCH`]) and commits them in one transaction, so those costs are paid once per batch
-//! instead of once per certificate. Each caller is answered only after the commit, with its own
-//! outcome. If the batch transaction fails, every job in it is retried alone, so one bad row
-//! cannot fail its neighbours. On PostgreSQL the same batching saves a WAL flush per import.
+//! connection thread). One writer task takes whatever work is waiting (up to [`MAX_BATCH`]
+//! items: certificate imports, new orders, order completions) and commits it in one
+//! transaction, so those costs are paid once per batch instead of once per item; per-project
+//! counts are bumped once per batch. Each caller is answered only after the commit, with its
+//! own outcome. If the batch transaction fails, every item in it is retried alone, so one bad
+//! row cannot fail its neighbours. On PostgreSQL the same batching saves WAL flushes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use certkeeper_domain::audit::NewAuditEvent;
-use certkeeper_domain::certificate::Scope;
+use certkeeper_domain::certificate::{CertificateRecord, Scope};
 use certkeeper_domain::ids::ContainerId;
 use sqlx::AnyPool;
+use time::OffsetDateTime;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::StoreError;
 use crate::certificates::{InsertOutcome, NewCertificate, bump_counts, insert_one};
+use crate::orders::{IssuedCertificate, NewOrder};
+use crate::{Store, StoreError};
 
-/// The most inserts one transaction takes.
+/// The most items one transaction takes.
 pub const MAX_BATCH: usize = 128;
 
-struct Job {
-    new: NewCertificate,
-    audit: NewAuditEvent,
-    reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
+/// One write, with what it needs. Cloned to retry it alone after a failed batch.
+#[derive(Debug, Clone)]
+enum Work {
+    Import(NewCertificate, NewAuditEvent),
+    CreateOrder(NewOrder, NewAuditEvent),
+    CompleteOrder(
+        CertificateRecord,
+        IssuedCertificate,
+        OffsetDateTime,
+        NewAuditEvent,
+    ),
 }
 
-/// The handle the store sends inserts through.
+/// What a write produced.
+#[derive(Debug)]
+enum Done {
+    Import(InsertOutcome),
+    CreateOrder(CertificateRecord),
+    CompleteOrder(Option<CertificateRecord>),
+}
+
+impl Done {
+    /// The project and (total, organization) count deltas this write adds.
+    fn counts(&self) -> Option<(ContainerId, i64, i64)> {
+        let new_record = match self {
+            Done::Import(InsertOutcome::Inserted(r)) | Done::CreateOrder(r) => r,
+            _ => return None,
+        };
+        Some((
+            new_record.container_id,
+            1,
+            i64::from(new_record.scope == Scope::Organization),
+        ))
+    }
+}
+
+struct Job {
+    work: Work,
+    reply: oneshot::Sender<Result<Done, StoreError>>,
+}
+
+/// The handle the store sends batched writes through.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     tx: mpsc::Sender<Job>,
-}
-
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job")
-            .field("fingerprint", &self.new.summary.fingerprint_sha256)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Writer {
@@ -51,20 +81,60 @@ impl Writer {
         Self { tx }
     }
 
+    async fn submit(&self, work: Work) -> Result<Done, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job { work, reply })
+            .await
+            .map_err(|_| StoreError::Config("the database writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Config("the database writer dropped a request".into()))?
+    }
+
     pub(crate) async fn insert(
         &self,
         new: NewCertificate,
         audit: NewAuditEvent,
     ) -> Result<InsertOutcome, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Job { new, audit, reply })
-            .await
-            .map_err(|_| StoreError::Config("the certificate writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Config("the certificate writer dropped a request".into()))?
+        match self.submit(Work::Import(new, audit)).await? {
+            Done::Import(o) => Ok(o),
+            other => Err(mismatch(&other)),
+        }
     }
+
+    pub(crate) async fn create_order(
+        &self,
+        new: NewOrder,
+        audit: NewAuditEvent,
+    ) -> Result<CertificateRecord, StoreError> {
+        match self.submit(Work::CreateOrder(new, audit)).await? {
+            Done::CreateOrder(r) => Ok(r),
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    pub(crate) async fn complete_order(
+        &self,
+        ordered: CertificateRecord,
+        issued: IssuedCertificate,
+        at: OffsetDateTime,
+        audit: NewAuditEvent,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
+        match self
+            .submit(Work::CompleteOrder(ordered, issued, at, audit))
+            .await?
+        {
+            Done::CompleteOrder(r) => Ok(r),
+            other => Err(mismatch(&other)),
+        }
+    }
+}
+
+fn mismatch(done: &Done) -> StoreError {
+    StoreError::Corrupt(format!(
+        "the database writer answered with the wrong kind of result: {done:?}"
+    ))
 }
 
 async fn run(
@@ -81,50 +151,43 @@ async fn run(
                 Err(_) => break,
             }
         }
-        if batch.len() == 1 {
-            // Alone: no batch to fall back from.
-            if let Some(job) = batch.pop() {
-                run_alone(&pool, &lock, sqlite, job).await;
-            }
-            continue;
-        }
-        let (jobs, replies): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .map(|j| ((j.new, j.audit), j.reply))
-            .unzip();
-        match commit(&pool, &lock, sqlite, jobs.clone()).await {
+        let (work, replies): (Vec<Work>, Vec<_>) =
+            batch.into_iter().map(|j| (j.work, j.reply)).unzip();
+        // A lone item needs no fallback copy.
+        let retry = (work.len() > 1).then(|| work.clone());
+        match commit(&pool, &lock, sqlite, work).await {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "batched certificate insert failed; retrying each insert alone");
-                for (reply, job) in replies.into_iter().zip(jobs) {
-                    let result = commit(&pool, &lock, sqlite, vec![job])
-                        .await
-                        .map(|mut o| o.remove(0));
-                    let _ = reply.send(result);
+            Err(e) => match retry {
+                None => {
+                    if let Some(reply) = replies.into_iter().next() {
+                        let _ = reply.send(Err(e));
+                    }
                 }
-            }
+                Some(items) => {
+                    tracing::warn!(error = %e, "batched write failed; retrying each item alone");
+                    for (reply, item) in replies.into_iter().zip(items) {
+                        let result = commit(&pool, &lock, sqlite, vec![item])
+                            .await
+                            .map(|mut o| o.remove(0));
+                        let _ = reply.send(result);
+                    }
+                }
+            },
         }
     }
 }
 
-async fn run_alone(pool: &AnyPool, lock: &Option<Arc<Mutex<()>>>, sqlite: bool, job: Job) {
-    let result = commit(pool, lock, sqlite, vec![(job.new, job.audit)])
-        .await
-        .map(|mut o| o.remove(0));
-    let _ = job.reply.send(result);
-}
-
-/// One transaction for all `jobs`; outcomes in job order.
+/// One transaction for all `work`; outcomes in order.
 async fn commit(
     pool: &AnyPool,
     lock: &Option<Arc<Mutex<()>>>,
     sqlite: bool,
-    jobs: Vec<(NewCertificate, NewAuditEvent)>,
-) -> Result<Vec<InsertOutcome>, StoreError> {
+    work: Vec<Work>,
+) -> Result<Vec<Done>, StoreError> {
     let _guard = match lock {
         Some(l) => Some(l.lock().await),
         None => None,
@@ -135,15 +198,23 @@ async fn commit(
         pool.begin().await?
     };
     let mut counts: BTreeMap<ContainerId, (i64, i64)> = BTreeMap::new();
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for (new, audit) in jobs {
-        let outcome = insert_one(&mut tx, new, audit).await?;
-        if let InsertOutcome::Inserted(r) = &outcome {
-            let c = counts.entry(r.container_id).or_default();
-            c.0 += 1;
-            c.1 += i64::from(r.scope == Scope::Organization);
+    let mut outcomes = Vec::with_capacity(work.len());
+    for item in work {
+        let done = match item {
+            Work::Import(new, audit) => Done::Import(insert_one(&mut tx, new, audit).await?),
+            Work::CreateOrder(new, audit) => {
+                Done::CreateOrder(Store::create_order_on(&mut tx, new, audit).await?)
+            }
+            Work::CompleteOrder(ordered, issued, at, audit) => Done::CompleteOrder(
+                Store::complete_order_on(&mut tx, &ordered, issued, at, audit).await?,
+            ),
+        };
+        if let Some((container, total, org)) = done.counts() {
+            let c = counts.entry(container).or_default();
+            c.0 += total;
+            c.1 += org;
         }
-        outcomes.push(outcome);
+        outcomes.push(done);
     }
     for (container, (total, org)) in counts {
         bump_counts(&mut tx, container, total, org).await?;
