@@ -95,15 +95,25 @@ async fn change_status(
 
 impl Store {
     /// Stores a created certificate and its order (status `pending`, with its first history
-    /// entry), in one transaction.
-    /// Stores a created certificate and its order (status `pending`, with its first history
-    /// entry), in one transaction, through the group-commit writer.
+    /// entry), in one transaction: on SQLite through the group-commit writer (one writer at a
+    /// time anyway), on PostgreSQL directly, so concurrent requests use concurrent connections.
     pub async fn create_order(
         &self,
         new: NewOrder,
         audit_event: NewAuditEvent,
     ) -> Result<CertificateRecord, StoreError> {
-        self.writer.create_order(new, audit_event).await
+        if self.backend == crate::Backend::Sqlite {
+            return self.writer.create_order(new, audit_event).await;
+        }
+        let mut tx = self.begin_write().await?;
+        let (container, org) = (
+            new.container_id,
+            i64::from(new.scope == Scope::Organization),
+        );
+        let record = Self::create_order_on(&mut tx, new, audit_event).await?;
+        crate::certificates::bump_counts(&mut tx, container, 1, org).await?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     /// The statements of [`Store::create_order`], inside the caller's transaction (counts
@@ -234,8 +244,9 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a pending order issued and stores its certificate, in one transaction (through
-    /// the group-commit writer). `None` if the order was no longer pending (nothing is written).
+    /// Marks a pending order issued and stores its certificate, in one transaction (through the
+    /// group-commit writer on SQLite, directly on PostgreSQL). `None` if the order was no longer
+    /// pending (nothing is written then).
     pub async fn complete_order(
         &self,
         ordered: &CertificateRecord,
@@ -243,9 +254,16 @@ impl Store {
         at: OffsetDateTime,
         audit_event: NewAuditEvent,
     ) -> Result<Option<CertificateRecord>, StoreError> {
-        self.writer
-            .complete_order(ordered.clone(), issued, at, audit_event)
-            .await
+        if self.backend == crate::Backend::Sqlite {
+            return self
+                .writer
+                .complete_order(ordered.clone(), issued, at, audit_event)
+                .await;
+        }
+        let mut tx = self.begin_write().await?;
+        let record = Self::complete_order_on(&mut tx, ordered, issued, at, audit_event).await?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     /// The statements of [`Store::complete_order`], inside the caller's transaction.
