@@ -15,7 +15,7 @@ pub const DEFAULT_CHALLENGE_TTL_HOURS: u32 = 7 * 24;
 pub const DEFAULT_LOG: &str = "info,sqlx=warn";
 
 /// `certkeeper.toml`. Unknown keys are an error, so a typo does not silently fall back.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
@@ -64,23 +64,9 @@ pub struct Config {
     pub acme_contact: Option<String>,
 }
 
-/// What flags and environment gave (clap already applied flag-over-env).
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub listen: Option<String>,
-    pub database: Option<String>,
-    pub master_key_file: Option<PathBuf>,
-    pub log: Option<String>,
-    pub dns_resolver: Option<SocketAddr>,
-    pub leaf_lifetime_days: Option<u32>,
-    pub challenge_ttl_hours: Option<u32>,
-    pub issuer: Option<String>,
-    pub acme_directory: Option<String>,
-    pub acme_ca_bundle: Option<PathBuf>,
-    pub acme_eab_kid: Option<String>,
-    pub acme_eab_hmac: Option<String>,
-    pub acme_contact: Option<String>,
-}
+/// What flags and environment gave (clap already applied flag-over-env): the same settings as
+/// the file, each optional.
+pub type Overrides = FileConfig;
 
 impl Config {
     pub fn resolve(file: FileConfig, over: Overrides) -> Self {

@@ -28,17 +28,7 @@ async fn create_and_publish(
         .await
         .ok()
         .clone();
-    let mut by_name: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for r in c["dnsRecords"].as_array().unwrap() {
-        by_name
-            .entry(r["key"].as_str().unwrap().into())
-            .or_default()
-            .push(r["value"].as_str().unwrap().into());
-    }
-    for (name, values) in by_name {
-        let values: Vec<&str> = values.iter().map(String::as_str).collect();
-        dns.set_txt(&name, &values).await;
-    }
+    app.publish(dns, &c).await;
     c
 }
 

@@ -36,19 +36,9 @@ async fn validate(app: &TestApp, id: i64) -> Resp {
         .await
 }
 
-/// Publishes every record a created certificate asks for.
+/// Publishes every record a created certificate asks for, in the server's DNS.
 async fn publish(app: &TestApp, cert: &Value) {
-    let mut by_name: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for r in cert["dnsRecords"].as_array().unwrap() {
-        by_name
-            .entry(r["key"].as_str().unwrap().to_string())
-            .or_default()
-            .push(r["value"].as_str().unwrap().to_string());
-    }
-    for (name, values) in by_name {
-        let values: Vec<&str> = values.iter().map(String::as_str).collect();
-        app.dns.set_txt(&name, &values).await;
-    }
+    app.publish(&app.dns, cert).await;
 }
 
 async fn creates_validates_and_issues(db: Db) {
@@ -148,22 +138,7 @@ async fn creates_validates_and_issues(db: Db) {
     assert!(stored.private_key_sealed.is_some());
 
     // Order history: pending, then issued.
-    let order = app
-        .core
-        .store()
-        .order_of_certificate(certkeeper_domain::ids::CertificateId(id))
-        .await
-        .unwrap()
-        .unwrap();
-    let history: Vec<&str> = app
-        .core
-        .store()
-        .order_history(order.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|(s, _)| s.as_str())
-        .collect();
+    let history = app.order_history(id).await;
     assert_eq!(history, ["pending", "issued"]);
     let actions: Vec<String> = app
         .core
@@ -363,22 +338,7 @@ async fn cancels_pending_orders(db: Db) {
     assert_eq!(r.body["messages"], json!(["Certificate order canceled."]));
     publish(&app, &c).await;
     validate(&app, id).await.assert_error(409, "was canceled");
-    let order = app
-        .core
-        .store()
-        .order_of_certificate(certkeeper_domain::ids::CertificateId(id))
-        .await
-        .unwrap()
-        .unwrap();
-    let history: Vec<&str> = app
-        .core
-        .store()
-        .order_history(order.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|(s, _)| s.as_str())
-        .collect();
+    let history = app.order_history(id).await;
     assert_eq!(history, ["pending", "canceled"]);
     // A second DELETE removes the record.
     let r = app
@@ -433,22 +393,7 @@ async fn concurrent_validations_issue_once(db: Db) {
         .map(|r| r.ok()["serialNumber"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(serials.len(), 1, "one certificate for all callers");
-    let order = app
-        .core
-        .store()
-        .order_of_certificate(certkeeper_domain::ids::CertificateId(id))
-        .await
-        .unwrap()
-        .unwrap();
-    let history: Vec<&str> = app
-        .core
-        .store()
-        .order_history(order.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|(s, _)| s.as_str())
-        .collect();
+    let history = app.order_history(id).await;
     assert_eq!(history, ["pending", "issued"]);
     let issues = app
         .core
@@ -633,22 +578,7 @@ async fn expired_orders_are_swept(db: Db) {
             .ok()["certificateStatus"],
         "Pending"
     );
-    let order = app
-        .core
-        .store()
-        .order_of_certificate(certkeeper_domain::ids::CertificateId(old))
-        .await
-        .unwrap()
-        .unwrap();
-    let history: Vec<&str> = app
-        .core
-        .store()
-        .order_history(order.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|(s, _)| s.as_str())
-        .collect();
+    let history = app.order_history(old).await;
     assert_eq!(history, ["pending", "rejected"]);
     validate(&app, old)
         .await

@@ -139,8 +139,8 @@ pub struct TestApp {
     pub project: Project,
     /// The authoritative DNS server (zones `example.test`, `delegated.test`) validation uses.
     pub dns: certkeeper_testkit::dns::TestDns,
-    /// The ACME CA, for servers spawned with [`IssuerSetup::Acme`].
-    pub pebble: Option<certkeeper_testkit::pebble::Pebble>,
+    /// Keeps the ACME CA (servers spawned with [`IssuerSetup::Acme`]) running as long as the app.
+    _pebble: Option<certkeeper_testkit::pebble::Pebble>,
     /// The DNS server pebble asks, when it is not [`TestApp::dns`].
     pub pebble_dns: Option<certkeeper_testkit::dns::TestDns>,
     /// Keeps the database (and its temp dir) alive as long as the app.
@@ -256,7 +256,7 @@ impl TestApp {
             admin_key: admin.secret.expose().to_string(),
             project,
             dns,
-            pebble,
+            _pebble: pebble,
             pebble_dns,
             _db: db,
         }
@@ -267,6 +267,36 @@ impl TestApp {
             .create_project(Actor::Cli, name)
             .await
             .expect("project")
+    }
+
+    /// Publishes, in `dns`, every TXT record a created certificate (`result` of create) asks for.
+    pub async fn publish(&self, dns: &certkeeper_testkit::dns::TestDns, cert: &Value) {
+        let mut by_name: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for r in cert["dnsRecords"].as_array().expect("dnsRecords") {
+            by_name
+                .entry(r["key"].as_str().expect("key").to_string())
+                .or_default()
+                .push(r["value"].as_str().expect("value").to_string());
+        }
+        for (name, values) in by_name {
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            dns.set_txt(&name, &values).await;
+        }
+    }
+
+    /// The status history of a created certificate's order, oldest first.
+    pub async fn order_history(&self, certificate: i64) -> Vec<String> {
+        let store = self.core.store();
+        let order = store
+            .order_of_certificate(certkeeper_domain::ids::CertificateId(certificate))
+            .await
+            .expect("order lookup")
+            .expect("an order");
+        let history = store.order_history(order.id).await.expect("history");
+        history
+            .iter()
+            .map(|(s, _)| s.as_str().to_string())
+            .collect()
     }
 
     /// A new key allowed to export private keys.
