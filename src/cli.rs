@@ -9,6 +9,8 @@ use certkeeper_core::Core;
 use certkeeper_domain::SystemClock;
 use certkeeper_domain::apikey::Role;
 use certkeeper_domain::audit::Actor;
+use certkeeper_domain::collection::CollectionDefinition;
+use certkeeper_domain::ids::CollectionId;
 use certkeeper_server::AppState;
 use certkeeper_store::Store;
 use clap::{Args, Parser, Subcommand};
@@ -49,6 +51,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Apikey(ApiKeyCommand),
+    /// Manage certificate collections (saved queries, Keyfactor's query language).
+    #[command(subcommand)]
+    Collection(CollectionCommand),
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -133,10 +138,52 @@ enum ApiKeyCommand {
         /// Allow this key to export private keys (GET .../private-key). Every export is audited.
         #[arg(long)]
         allow_key_export: bool,
+        /// Grant Read on this collection only (repeatable). A key with collection grants reads
+        /// those collections' reports and nothing else; without, its role applies system-wide.
+        #[arg(long = "collection", value_name = "ID")]
+        collections: Vec<i64>,
         #[arg(long)]
         json: bool,
     },
     /// List API keys (never their secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CollectionCommand {
+    /// Save a query as a collection, e.g. --query 'CN -endswith "example.com" AND KeySize -lt "2048"'.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        query: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a collection's name, description and query.
+    Update {
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        query: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a collection (refused while API keys hold grants on it).
+    Delete {
+        #[arg(long)]
+        id: i64,
+    },
+    /// List collections, All Certificates (0) first.
     List {
         #[arg(long)]
         json: bool,
@@ -197,6 +244,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Serve(_) => serve(config).await,
         Command::Project(cmd) => project(&config, cmd).await,
         Command::Apikey(cmd) => apikey(&config, cmd).await,
+        Command::Collection(cmd) => collection(&config, cmd).await,
         Command::Audit(AuditCommand::List { limit, json }) => audit(&config, limit, json).await,
         Command::Ca(CaCommand::Show) => ca_show(&config).await,
         Command::Dev(DevCommand::Seed {
@@ -326,6 +374,21 @@ async fn serve(config: Config) -> CliResult {
             }
         }
     });
+    // Certificates stored before thumbprints and CNs were kept as columns get them, in the
+    // background and in small batches, so collection queries can match them.
+    let backfill = core.store().clone();
+    tokio::spawn(async move {
+        loop {
+            match backfill.backfill_search_columns(500).await {
+                Ok(0) => break,
+                Ok(n) => tracing::debug!(certificates = n, "backfilled search columns"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "backfilling search columns failed; retrying later");
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                }
+            }
+        }
+    });
     certkeeper_server::serve(listener, AppState { core }, shutdown_signal()).await?;
     store.close().await;
     Ok(())
@@ -391,14 +454,24 @@ async fn apikey(config: &Config, cmd: ApiKeyCommand) -> CliResult {
             role,
             project,
             allow_key_export,
+            collections,
             json,
         } => {
             let project = match project {
                 Some(p) => Some(core.find_project(&p).await?),
                 None => None,
             };
+            let collections: Vec<CollectionId> =
+                collections.into_iter().map(CollectionId).collect();
             let created = core
-                .create_api_key(Actor::Cli, &name, role, project.as_ref(), allow_key_export)
+                .create_api_key(
+                    Actor::Cli,
+                    &name,
+                    role,
+                    project.as_ref(),
+                    allow_key_export,
+                    &collections,
+                )
                 .await?;
             let k = &created.key;
             if json {
@@ -411,6 +484,7 @@ async fn apikey(config: &Config, cmd: ApiKeyCommand) -> CliResult {
                         "role": k.role.as_str(),
                         "projectId": k.project.map(|p| p.to_string()),
                         "allowKeyExport": k.allow_key_export,
+                        "collections": k.collections.iter().map(|c| c.0).collect::<Vec<_>>(),
                     })
                 );
             } else {
@@ -486,6 +560,65 @@ async fn audit(config: &Config, limit: i64, json: bool) -> CliResult {
     Ok(())
 }
 
+fn collection_json(c: &certkeeper_domain::collection::Collection) -> serde_json::Value {
+    json!({ "id": c.id.0, "name": c.name, "description": c.description, "query": c.query_text })
+}
+
+async fn collection(config: &Config, cmd: CollectionCommand) -> CliResult {
+    let core = offline_core(config).await?;
+    let print = |c: &certkeeper_domain::collection::Collection, json: bool| {
+        if json {
+            println!("{}", collection_json(c));
+        } else {
+            println!("{}\t{}\t{}", c.id, c.name, c.query_text);
+        }
+    };
+    match cmd {
+        CollectionCommand::Create {
+            name,
+            query,
+            description,
+            json,
+        } => {
+            let d = CollectionDefinition::new(&name, description.as_deref(), &query)?;
+            print(&core.create_collection(None, d).await?, json);
+        }
+        CollectionCommand::Update {
+            id,
+            name,
+            query,
+            description,
+            json,
+        } => {
+            let d = CollectionDefinition::new(&name, description.as_deref(), &query)?;
+            print(
+                &core.update_collection(None, CollectionId(id), d).await?,
+                json,
+            );
+        }
+        CollectionCommand::Delete { id } => {
+            core.delete_collection(None, CollectionId(id)).await?;
+            println!("deleted collection {id}");
+        }
+        CollectionCommand::List { json } => {
+            let mut all = vec![certkeeper_domain::collection::Collection::all_certificates()];
+            for c in core.store().collections().await? {
+                all.push(core.find_collection(c.id).await?);
+            }
+            if json {
+                let list: Vec<_> = all.iter().map(collection_json).collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for c in &all {
+                    print(c, false);
+                }
+            }
+        }
+    }
+    core.store().close().await;
+    Ok(())
+}
+
 async fn seed(config: &Config, count: i64, project: &str) -> CliResult {
     if count < 1 {
         return Err("--certificates must be at least 1".into());
@@ -499,15 +632,21 @@ async fn seed(config: &Config, count: i64, project: &str) -> CliResult {
         Err(e) => return Err(e.into()),
     };
     let started = std::time::Instant::now();
-    core.store()
+    let report = core
+        .store()
         .seed_synthetic_certificates(project.container_id, count, core.now())
         .await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "seeded {count} synthetic certificates into project {:?} ({}) in {secs:.1} s ({:.0} rows/s)",
+        "seeded {} certificates, {} orders and {} status changes ({} rows) into project {:?} ({}, container {}) in {secs:.1} s ({:.0} rows/s)",
+        report.certificates,
+        report.orders,
+        report.status_changes,
+        report.rows(),
         project.name,
         project.id,
-        count as f64 / secs
+        project.container_id,
+        report.rows() as f64 / secs
     );
     core.store().close().await;
     Ok(())

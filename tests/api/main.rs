@@ -9,3 +9,4 @@ mod cli;
 mod issuance;
 mod master_key;
 mod openapi;
+mod reports;

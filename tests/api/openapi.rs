@@ -27,6 +27,22 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/projects/{projectId}/certificates/{id}"),
     ("put", "/api/v1/projects/{projectId}/certificates/{id}"),
     ("delete", "/api/v1/projects/{projectId}/certificates/{id}"),
+    // Keyfactor, at the root and under the base path its clients are configured with.
+    ("get", "/Analytics/Certificates/Issuance"),
+    ("get", "/CertificateCollections"),
+    ("post", "/CertificateCollections"),
+    ("put", "/CertificateCollections"),
+    ("get", "/CertificateCollections/{id}"),
+    ("delete", "/CertificateCollections/{id}"),
+    ("get", "/KeyfactorAPI/Analytics/Certificates/Issuance"),
+    ("get", "/KeyfactorAPI/CertificateCollections"),
+    ("post", "/KeyfactorAPI/CertificateCollections"),
+    ("put", "/KeyfactorAPI/CertificateCollections"),
+    ("get", "/KeyfactorAPI/CertificateCollections/{id}"),
+    ("delete", "/KeyfactorAPI/CertificateCollections/{id}"),
+    // DigiCert CertCentral.
+    ("get", "/services/v2/report/order/expiring"),
+    ("get", "/services/v2/order/certificate/status-changes"),
 ];
 
 #[tokio::test]

@@ -235,7 +235,7 @@ impl TestApp {
             .await
             .expect("project");
         let admin = core
-            .create_api_key(Actor::Cli, "test-admin", Role::Admin, None, false)
+            .create_api_key(Actor::Cli, "test-admin", Role::Admin, None, false, &[])
             .await
             .expect("key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -303,7 +303,7 @@ impl TestApp {
     pub async fn export_key(&self, role: Role) -> String {
         let k = self
             .core
-            .create_api_key(Actor::Cli, "exporter", role, None, true)
+            .create_api_key(Actor::Cli, "exporter", role, None, true, &[])
             .await
             .expect("key");
         k.secret.expose().to_string()
@@ -313,7 +313,7 @@ impl TestApp {
     pub async fn key(&self, role: Role, project: Option<&Project>) -> String {
         let k = self
             .core
-            .create_api_key(Actor::Cli, "test", role, project, false)
+            .create_api_key(Actor::Cli, "test", role, project, false, &[])
             .await
             .expect("key");
         k.secret.expose().to_string()

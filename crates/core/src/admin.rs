@@ -3,7 +3,8 @@
 
 use certkeeper_domain::apikey::{ApiKey, ApiKeySecret, Role};
 use certkeeper_domain::audit::{Actor, AuditAction, AuditEvent, NewAuditEvent};
-use certkeeper_domain::ids::ProjectId;
+use certkeeper_domain::collection::ALL_CERTIFICATES;
+use certkeeper_domain::ids::{CollectionId, ProjectId};
 use certkeeper_domain::project::{Project, validate_project_name};
 use certkeeper_store::NewApiKey;
 use serde_json::json;
@@ -55,8 +56,14 @@ impl Core {
         role: Role,
         project: Option<&Project>,
         allow_key_export: bool,
+        collections: &[CollectionId],
     ) -> Result<CreatedApiKey, CoreError> {
         let name = name.trim();
+        for &id in collections {
+            if id != ALL_CERTIFICATES && self.store.collection(id).await?.is_none() {
+                return Err(CoreError::NotFound(format!("collection {id} not found")));
+            }
+        }
         if name.is_empty() || name.chars().count() > 100 {
             return Err(CoreError::Invalid(
                 "API key name must be 1 to 100 characters".into(),
@@ -76,6 +83,7 @@ impl Core {
                     role,
                     allow_key_export,
                     project,
+                    collections,
                     at: now,
                 },
                 |k| key_audit(now, actor, k),
@@ -99,6 +107,7 @@ impl Core {
             // Exporting keys is an explicit grant, never a default.
             allow_key_export: false,
             project: None,
+            collections: &[],
             at: now,
         };
         let created = self
@@ -134,9 +143,13 @@ fn key_audit(now: time::OffsetDateTime, actor: Actor, k: &ApiKey) -> NewAuditEve
         action: AuditAction::ApiKeyCreate,
         project: k.project,
         target: format!("apikey:{}", k.id),
-        detail:
-            json!({ "name": k.name, "role": k.role.as_str(), "allowKeyExport": k.allow_key_export })
-                .to_string(),
+        detail: json!({
+            "name": k.name,
+            "role": k.role.as_str(),
+            "allowKeyExport": k.allow_key_export,
+            "collections": k.collections.iter().map(|c| c.0).collect::<Vec<_>>(),
+        })
+        .to_string(),
     }
 }
 

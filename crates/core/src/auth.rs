@@ -125,12 +125,18 @@ impl Core {
         id: ProjectId,
         need: Access,
     ) -> Result<Project, CoreError> {
-        if let Some(own) = who.key.project {
-            if own != id {
-                return Err(CoreError::Forbidden(
-                    "this API key is limited to another project".into(),
-                ));
-            }
+        if !who.key.collections.is_empty() {
+            return Err(CoreError::Forbidden(
+                "this API key is limited to certificate collections and may read their reports only"
+                    .into(),
+            ));
+        }
+        if let Some(own) = who.key.project
+            && own != id
+        {
+            return Err(CoreError::Forbidden(
+                "this API key is limited to another project".into(),
+            ));
         }
         if need == Access::Write && !who.key.role.can_write() {
             return Err(CoreError::Forbidden(format!(

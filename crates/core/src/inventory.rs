@@ -110,7 +110,7 @@ impl Core {
         };
         let outcome = self.store.insert_certificate(new, audit).await?;
         match outcome {
-            InsertOutcome::Inserted(r) => Ok(r),
+            InsertOutcome::Inserted(r) => Ok(*r),
             InsertOutcome::Duplicate(existing) => Err(CoreError::Conflict {
                 message: format!(
                     "this certificate is already in project {} as certificate {existing}",

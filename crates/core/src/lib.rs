@@ -9,6 +9,7 @@ mod error;
 pub mod inventory;
 pub mod issuance;
 pub mod masterkey;
+pub mod reports;
 
 use std::sync::Arc;
 

@@ -164,5 +164,9 @@ pub struct ApiKey {
     pub allow_key_export: bool,
     /// When set, the key reaches this project only.
     pub project: Option<crate::ids::ProjectId>,
+    /// Collection-level Read grants (Keyfactor's collection permissions). Empty: the role
+    /// applies system-wide. Not empty: the key reads these collections' reports and nothing
+    /// else.
+    pub collections: Vec<crate::ids::CollectionId>,
     pub created_at: time::OffsetDateTime,
 }

@@ -18,6 +18,9 @@ pub enum AuditAction {
     CertificateReject,
     CertificateCancel,
     PrivateKeyExport,
+    CollectionCreate,
+    CollectionUpdate,
+    CollectionDelete,
 }
 
 impl AuditAction {
@@ -34,6 +37,9 @@ impl AuditAction {
             Self::CertificateReject => "certificate.reject",
             Self::CertificateCancel => "certificate.cancel",
             Self::PrivateKeyExport => "certificate.private_key_export",
+            Self::CollectionCreate => "collection.create",
+            Self::CollectionUpdate => "collection.update",
+            Self::CollectionDelete => "collection.delete",
         }
     }
 }

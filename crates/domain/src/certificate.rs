@@ -137,6 +137,38 @@ pub struct CertificateSummary {
     pub not_after: OffsetDateTime,
     /// Lower-case hex SHA-256 of the DER: how certkeeper recognises the same certificate.
     pub fingerprint_sha256: String,
+    /// The subject's common name, if it has one (Keyfactor's `IssuedCN`).
+    pub common_name: Option<String>,
+    /// Upper-case hex SHA-1 of the DER (Keyfactor's and DigiCert's `Thumbprint`). Empty for
+    /// a certificate stored before thumbprints were kept, until the backfill reaches it.
+    pub thumbprint_sha1: String,
+}
+
+impl CertificateSummary {
+    /// The key's algorithm (`RSA`, `ECDSA`, `Ed25519`, `Ed448`) and size in bits (ECDSA: the
+    /// curve's; Ed25519: 256; Ed448: 456), read from [`Self::public_key_info`].
+    pub fn key_type_and_size(&self) -> (Option<&str>, Option<i64>) {
+        key_type_and_size(&self.public_key_info)
+    }
+}
+
+/// See [`CertificateSummary::key_type_and_size`].
+pub fn key_type_and_size(public_key_info: &str) -> (Option<&str>, Option<i64>) {
+    if let Some(bits) = public_key_info.strip_prefix("RSA ") {
+        (Some("RSA"), bits.parse().ok())
+    } else if let Some(curve) = public_key_info.strip_prefix("ECDSA ") {
+        (
+            Some("ECDSA"),
+            curve.strip_prefix("P-").and_then(|b| b.parse().ok()),
+        )
+    } else {
+        match public_key_info {
+            "Ed25519" => (Some("Ed25519"), Some(256)),
+            "Ed448" => (Some("Ed448"), Some(456)),
+            "" => (None, None),
+            other => (Some(other), None),
+        }
+    }
 }
 
 /// A DNS-01 record to publish for one requested name.

@@ -74,3 +74,7 @@ int_id!(
     /// An order's id (DigiCert's `order_id`).
     OrderId
 );
+int_id!(
+    /// A certificate collection's id (Keyfactor's `collectionId`); 0 is "All Certificates".
+    CollectionId
+);

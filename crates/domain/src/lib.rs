@@ -7,6 +7,7 @@ pub mod apikey;
 pub mod audit;
 pub mod certificate;
 pub mod clock;
+pub mod collection;
 pub mod ids;
 pub mod issuer;
 pub mod keys;
@@ -15,6 +16,7 @@ pub mod order;
 pub mod pem;
 pub mod project;
 pub mod query;
+pub mod reports;
 pub mod sealing;
 pub mod x509;
 

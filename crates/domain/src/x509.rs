@@ -248,6 +248,15 @@ pub fn summarize(cert: &X509Certificate<'_>, der: &[u8]) -> CertificateSummary {
         not_before: cert.validity().not_before.to_datetime(),
         not_after: cert.validity().not_after.to_datetime(),
         fingerprint_sha256: hex::encode(Sha256::digest(der)),
+        common_name: cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_string),
+        thumbprint_sha1: hex::encode_upper(
+            ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der).as_ref(),
+        ),
     }
 }
 

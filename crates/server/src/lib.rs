@@ -3,9 +3,14 @@
 //! holds no rules of its own.
 //!
 //! - [`projects`]: the project certificates API (`/api/v1/projects/{projectId}/certificates`).
+//! - [`keyfactor`]: Keyfactor Command's collections and issuance analytics (at the root and
+//!   under `/KeyfactorAPI`).
+//! - [`digicert`]: DigiCert CertCentral's reports (`/services/v2/...`).
 
 mod auth;
+pub mod digicert;
 mod extract;
+pub mod keyfactor;
 pub mod projects;
 
 use std::future::Future;
@@ -14,6 +19,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use certkeeper_core::Core;
 use tokio::net::TcpListener;
@@ -66,17 +73,15 @@ impl utoipa::Modify for SecuritySchemes {
 
 /// The router with every route, and the OpenAPI document generated from the same handlers.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(projects::routes())
-        .split_for_parts();
+    let (api, openapi) = all_routes().split_for_parts();
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
     api.route(
         "/openapi.json",
         get(move || std::future::ready(axum::Json(openapi_json.clone()))),
     )
     .route("/healthz", get(|| std::future::ready("ok")))
-    .fallback(projects::fallback)
-    .method_not_allowed_fallback(projects::method_not_allowed)
+    .fallback(fallback)
+    .method_not_allowed_fallback(method_not_allowed)
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
     .layer(TimeoutLayer::with_status_code(
         axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -86,11 +91,54 @@ pub fn router(state: AppState) -> Router {
     .with_state(state)
 }
 
+/// Every surface's routes, documented.
+fn all_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(projects::routes())
+        .merge(keyfactor::routes())
+        .merge(digicert::routes())
+}
+
 /// The generated OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
-        .merge(projects::routes())
-        .into_openapi()
+    all_routes().into_openapi()
+}
+
+/// Which surface a path belongs to, so unknown routes answer in that surface's error shape.
+enum Surface {
+    Projects,
+    Keyfactor,
+    DigiCert,
+}
+
+fn surface_of(uri: &Uri) -> Surface {
+    let path = uri.path();
+    if path.starts_with(digicert::BASE) {
+        Surface::DigiCert
+    } else if path.starts_with(keyfactor::BASE)
+        || path.starts_with("/Analytics")
+        || path.starts_with("/CertificateCollections")
+    {
+        Surface::Keyfactor
+    } else {
+        Surface::Projects
+    }
+}
+
+async fn fallback(uri: Uri) -> Response {
+    match surface_of(&uri) {
+        Surface::Projects => projects::fallback().await.into_response(),
+        Surface::Keyfactor => keyfactor::fallback().into_response(),
+        Surface::DigiCert => digicert::fallback().into_response(),
+    }
+}
+
+async fn method_not_allowed(uri: Uri) -> Response {
+    match surface_of(&uri) {
+        Surface::Projects => projects::method_not_allowed().await.into_response(),
+        Surface::Keyfactor => keyfactor::method_not_allowed().into_response(),
+        Surface::DigiCert => digicert::method_not_allowed().into_response(),
+    }
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

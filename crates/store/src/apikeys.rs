@@ -2,7 +2,7 @@
 
 use certkeeper_domain::apikey::{ApiKey, ApiKeyHash, Role};
 use certkeeper_domain::audit::NewAuditEvent;
-use certkeeper_domain::ids::{ApiKeyId, ProjectId};
+use certkeeper_domain::ids::{ApiKeyId, CollectionId, ProjectId};
 use certkeeper_domain::project::Project;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -28,6 +28,8 @@ pub struct NewApiKey<'a> {
     pub role: Role,
     pub allow_key_export: bool,
     pub project: Option<&'a Project>,
+    /// Collection-level Read grants (collections that exist).
+    pub collections: &'a [CollectionId],
     pub at: OffsetDateTime,
 }
 
@@ -48,6 +50,7 @@ fn key_from_row(r: &AnyRow) -> Result<StoredApiKey, StoreError> {
                         .map_err(|e| StoreError::Corrupt(format!("api key project: {e}")))
                 })
                 .transpose()?,
+            collections: Vec::new(),
             created_at: from_ms(r.try_get("created_at_ms")?)?,
         },
         hash: ApiKeyHash(
@@ -73,14 +76,23 @@ pub(crate) async fn insert_key(
     .bind(new.project.map(|p| p.container_id.0))
     .bind(to_ms(new.at))
     .bind(i64::from(new.allow_key_export))
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await?;
+    let id: i64 = row.try_get("id")?;
+    for c in new.collections {
+        sqlx::query("INSERT INTO api_key_collections (api_key_id, collection_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(id)
+            .bind(c.0)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(ApiKey {
-        id: ApiKeyId(row.try_get("id")?),
+        id: ApiKeyId(id),
         name: new.name.to_string(),
         role: new.role,
         allow_key_export: new.allow_key_export,
         project: new.project.map(|p| p.id),
+        collections: new.collections.to_vec(),
         created_at: new.at,
     })
 }
@@ -109,7 +121,22 @@ impl Store {
         .bind(prefix)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(key_from_row).transpose()
+        let Some(mut key) = row.as_ref().map(key_from_row).transpose()? else {
+            return Ok(None);
+        };
+        key.key.collections = self.key_collections(key.key.id).await?;
+        Ok(Some(key))
+    }
+
+    /// A key's collection-level grants.
+    async fn key_collections(&self, id: ApiKeyId) -> Result<Vec<CollectionId>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT collection_id FROM api_key_collections WHERE api_key_id = $1 ORDER BY collection_id",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(CollectionId).collect())
     }
 
     pub async fn api_keys(&self) -> Result<Vec<StoredApiKey>, StoreError> {
@@ -119,7 +146,14 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(key_from_row).collect()
+        let mut keys = rows
+            .iter()
+            .map(key_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        for k in &mut keys {
+            k.key.collections = self.key_collections(k.key.id).await?;
+        }
+        Ok(keys)
     }
 
     /// First start: if no API key exists, creates the `default` project (unless a project

@@ -10,6 +10,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
+use crate::hourly::Deltas;
 use crate::time_ms::{from_ms, to_ms};
 use crate::{Store, StoreError, audit};
 
@@ -23,7 +24,7 @@ macro_rules! select_certificates {
             "SELECT c.id, c.ssl_certificate_id, c.container_id, p.id AS project_uuid, c.scope, ",
             "c.certificate_type, c.domain_name, c.additional_names, c.public_key_info, ",
             "c.signature_algorithm, c.issuer, c.subject, c.serial_number, c.fingerprint_sha256, ",
-            "c.not_before_ms, c.not_after_ms, c.created_at_ms, c.last_modified_ms, ",
+            "c.not_before_ms, c.not_after_ms, c.created_at_ms, c.last_modified_ms, c.issued_cn, c.thumbprint, ",
             "o.id AS order_id, o.status AS order_status, o.challenges AS order_challenges, ",
             "o.problem AS order_problem ",
             "FROM certificates c JOIN projects p ON p.container_id = c.container_id ",
@@ -100,6 +101,10 @@ fn record_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
                 fingerprint_sha256: need("fingerprint_sha256")?,
                 not_before: from_ms(not_before)?,
                 not_after: from_ms(not_after.ok_or_else(|| corrupt("not_after", &"missing"))?)?,
+                common_name: r.try_get("issued_cn")?,
+                thumbprint_sha1: r
+                    .try_get::<Option<String>, _>("thumbprint")?
+                    .unwrap_or_default(),
             })
         }
     };
@@ -170,12 +175,13 @@ pub(crate) async fn insert_one(
     new: NewCertificate,
     mut audit_event: NewAuditEvent,
 ) -> Result<InsertOutcome, StoreError> {
+    let (key_type, key_size) = new.summary.key_type_and_size();
     let inserted = sqlx::query(
         "INSERT INTO certificates (ssl_certificate_id, container_id, scope, certificate_type, domain_name, \
          additional_names, public_key_info, signature_algorithm, issuer, subject, serial_number, \
          fingerprint_sha256, not_before_ms, not_after_ms, certificate_der, chain_pem, private_key_sealed, \
-         created_at_ms, last_modified_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
+         created_at_ms, last_modified_ms, issued_cn, thumbprint, key_type, key_size) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19, $20, $21, $22) \
          ON CONFLICT (container_id, fingerprint_sha256) DO NOTHING RETURNING id",
     )
     .bind(new.ssl_certificate_id.to_string())
@@ -196,6 +202,10 @@ pub(crate) async fn insert_one(
     .bind(&new.chain_pem)
     .bind(&new.private_key_sealed)
     .bind(to_ms(new.at))
+    .bind(&new.summary.common_name)
+    .bind(&new.summary.thumbprint_sha1)
+    .bind(key_type.map(str::to_string))
+    .bind(key_size)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = inserted else {
@@ -226,7 +236,7 @@ pub(crate) async fn insert_one(
     };
     audit_event.target = format!("certificate:{}", record.id);
     audit::insert(conn, &audit_event).await?;
-    Ok(InsertOutcome::Inserted(record))
+    Ok(InsertOutcome::Inserted(Box::new(record)))
 }
 
 impl Store {
@@ -383,6 +393,9 @@ impl Store {
             -i64::from(record.scope == Scope::Organization),
         )
         .await?;
+        let mut deltas = Deltas::default();
+        deltas.record(&record, -1);
+        deltas.apply(&mut tx).await?;
         audit::insert(&mut tx, &audit_event(&record)).await?;
         tx.commit().await?;
         Ok(Some(record))
@@ -392,7 +405,44 @@ impl Store {
 /// The result of [`Store::insert_certificate`].
 #[derive(Debug)]
 pub enum InsertOutcome {
-    Inserted(CertificateRecord),
+    /// Boxed: a record is large next to an id.
+    Inserted(Box<CertificateRecord>),
     /// The project already holds this certificate, under this id.
     Duplicate(CertificateId),
+}
+
+impl Store {
+    /// Fills `issued_cn` and `thumbprint` for up to `batch` certificates stored before those
+    /// columns existed (read from their DER). Returns how many it looked at; 0 when done. The
+    /// server runs it in the background at start, so start-up never waits on the inventory.
+    pub async fn backfill_search_columns(&self, batch: i64) -> Result<usize, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, certificate_der FROM certificates \
+             WHERE thumbprint IS NULL AND certificate_der IS NOT NULL LIMIT $1",
+        )
+        .bind(batch)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin_write().await?;
+        for r in &rows {
+            let id: i64 = r.try_get("id")?;
+            let der: Vec<u8> = r.try_get("certificate_der")?;
+            // An unreadable DER gets an empty thumbprint, so it is not tried again.
+            let (cn, thumbprint) = match certkeeper_domain::x509::summarize_der(&der) {
+                Ok(s) => (s.common_name, s.thumbprint_sha1),
+                Err(_) => (None, String::new()),
+            };
+            sqlx::query("UPDATE certificates SET issued_cn = COALESCE(issued_cn, $1), thumbprint = $2 WHERE id = $3")
+                .bind(cn)
+                .bind(thumbprint)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len())
+    }
 }

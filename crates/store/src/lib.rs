@@ -8,9 +8,13 @@
 mod apikeys;
 mod audit;
 mod certificates;
+mod collections;
 mod error;
+mod hourly;
 mod orders;
 mod projects;
+mod query_sql;
+mod reports;
 mod seed;
 mod settings;
 mod time_ms;
@@ -25,8 +29,11 @@ use sqlx::{AnyPool, Executor};
 
 pub use apikeys::{NewApiKey, StoredApiKey};
 pub use certificates::{CertificatePage, InsertOutcome, NewCertificate, StoredCertificate};
+pub use collections::{CollectionFields, StoredCollection};
 pub use error::StoreError;
 pub use orders::{IssuedCertificate, NewOrder, OrderState};
+pub use reports::{ReportScope, StatusChange, StatusChangeOrder};
+pub use seed::SeedReport;
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use certkeeper_domain::order::OrderStatus;
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use crate::hourly::Deltas;
 use crate::time_ms::{from_ms, to_ms};
 use crate::{Store, StoreError, audit};
 
@@ -129,8 +130,8 @@ impl Store {
             .ok_or_else(|| StoreError::Conflict("an order needs a name".into()))?;
         let cert_id: i64 = sqlx::query(
             "INSERT INTO certificates (ssl_certificate_id, container_id, scope, certificate_type, domain_name, \
-             additional_names, chain_pem, created_at_ms, last_modified_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7) RETURNING id",
+             additional_names, chain_pem, created_at_ms, last_modified_ms, issued_cn) \
+             VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7, $5) RETURNING id",
         )
         .bind(new.ssl_certificate_id.to_string())
         .bind(new.container_id.0)
@@ -262,6 +263,11 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         let record = Self::complete_order_on(&mut tx, ordered, issued, at, audit_event).await?;
+        if let Some(r) = &record {
+            let mut deltas = Deltas::default();
+            deltas.record(r, 1);
+            deltas.apply(&mut tx).await?;
+        }
         tx.commit().await?;
         Ok(record)
     }
@@ -291,10 +297,12 @@ impl Store {
             return Ok(None);
         }
         let s = &issued.summary;
+        let (key_type, key_size) = s.key_type_and_size();
         sqlx::query(
             "UPDATE certificates SET public_key_info = $1, signature_algorithm = $2, issuer = $3, subject = $4, \
              serial_number = $5, fingerprint_sha256 = $6, not_before_ms = $7, not_after_ms = $8, certificate_der = $9, \
-             chain_pem = $10, private_key_sealed = $11, last_modified_ms = $12 WHERE id = $13",
+             chain_pem = $10, private_key_sealed = $11, last_modified_ms = $12, issued_cn = $14, thumbprint = $15, \
+             key_type = $16, key_size = $17 WHERE id = $13",
         )
         .bind(&s.public_key_info)
         .bind(&s.signature_algorithm)
@@ -309,6 +317,10 @@ impl Store {
         .bind(&issued.private_key_sealed)
         .bind(to_ms(at))
         .bind(certificate.0)
+        .bind(&s.common_name)
+        .bind(&s.thumbprint_sha1)
+        .bind(key_type.map(str::to_string))
+        .bind(key_size)
         .execute(&mut *tx)
         .await?;
         audit_event.target = format!("certificate:{certificate}");

@@ -76,6 +76,19 @@ impl Store {
         row.as_ref().map(project_from_row).transpose()
     }
 
+    pub async fn project_by_container(
+        &self,
+        container: ContainerId,
+    ) -> Result<Option<Project>, StoreError> {
+        let row = sqlx::query(
+            "SELECT container_id, id, name, issuer, created_at_ms FROM projects WHERE container_id = $1",
+        )
+        .bind(container.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(project_from_row).transpose()
+    }
+
     pub async fn project_by_name(&self, name: &str) -> Result<Option<Project>, StoreError> {
         let row = sqlx::query(
             "SELECT container_id, id, name, issuer, created_at_ms FROM projects WHERE name = $1",

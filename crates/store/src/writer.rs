@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::certificates::{InsertOutcome, NewCertificate, bump_counts, insert_one};
+use crate::hourly::Deltas;
 use crate::orders::{IssuedCertificate, NewOrder};
 use crate::{Store, StoreError};
 
@@ -28,6 +29,10 @@ pub const MAX_BATCH: usize = 128;
 
 /// One write, with what it needs. Cloned to retry it alone after a failed batch.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "each write is moved once through the channel; boxing would only add an allocation"
+)]
 enum Work {
     Import(NewCertificate, NewAuditEvent),
     CreateOrder(NewOrder, NewAuditEvent),
@@ -51,7 +56,8 @@ impl Done {
     /// The project and (total, organization) count deltas this write adds.
     fn counts(&self) -> Option<(ContainerId, i64, i64)> {
         let new_record = match self {
-            Done::Import(InsertOutcome::Inserted(r)) | Done::CreateOrder(r) => r,
+            Done::Import(InsertOutcome::Inserted(r)) => r.as_ref(),
+            Done::CreateOrder(r) => r,
             _ => return None,
         };
         Some((
@@ -199,6 +205,7 @@ async fn commit(
     };
     let mut counts: BTreeMap<ContainerId, (i64, i64)> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(work.len());
+    let mut deltas = Deltas::default();
     for item in work {
         let done = match item {
             Work::Import(new, audit) => Done::Import(insert_one(&mut tx, new, audit).await?),
@@ -209,6 +216,11 @@ async fn commit(
                 Store::complete_order_on(&mut tx, &ordered, issued, at, audit).await?,
             ),
         };
+        match &done {
+            Done::Import(InsertOutcome::Inserted(r)) => deltas.record(r, 1),
+            Done::CompleteOrder(Some(r)) => deltas.record(r, 1),
+            _ => {}
+        }
         if let Some((container, total, org)) = done.counts() {
             let c = counts.entry(container).or_default();
             c.0 += total;
@@ -219,6 +231,7 @@ async fn commit(
     for (container, (total, org)) in counts {
         bump_counts(&mut tx, container, total, org).await?;
     }
+    deltas.apply(&mut tx).await?;
     tx.commit().await?;
     Ok(outcomes)
 }

@@ -1,0 +1,259 @@
+//! The report queries. None of them scans the inventory: whole hours come from the hourly
+//! aggregates ([`crate::hourly`]), partial hours and saved queries from indexed ranges, and
+//! status changes from the `orders` index on `status_changed_at_ms`.
+
+use std::collections::HashSet;
+
+use certkeeper_domain::ids::{CertificateId, ContainerId, OrderId};
+use certkeeper_domain::order::OrderStatus;
+use certkeeper_domain::query::Query;
+use certkeeper_domain::reports::{ExpiringBucket, IssuancePeriods, StatusWindow, WEEK_MS};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::hourly::{ALL, HOUR_MS, hour_of};
+use crate::query_sql::{Bind, bind_all, compile};
+use crate::{Store, StoreError};
+
+/// Which certificates a report counts: all projects, or one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportScope {
+    All,
+    Container(ContainerId),
+}
+
+impl ReportScope {
+    fn aggregate_key(self) -> i64 {
+        match self {
+            ReportScope::All => ALL,
+            ReportScope::Container(c) => c.0,
+        }
+    }
+}
+
+/// One order in the status-change list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub order_id: OrderId,
+    pub certificate_id: CertificateId,
+    pub status: OrderStatus,
+    pub changed_at: OffsetDateTime,
+}
+
+/// How the status-change list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusChangeOrder {
+    /// Newest change first (the default).
+    ChangedDesc,
+    ChangedAsc,
+    OrderIdDesc,
+    OrderIdAsc,
+}
+
+impl Store {
+    /// Certificates per issuance period (index 0 = period 1). With a query, only the
+    /// certificates it matches (evaluated at the periods' EvalDate).
+    pub async fn issuance_counts(
+        &self,
+        periods: IssuancePeriods,
+        scope: ReportScope,
+        query: Option<&Query>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut counts = vec![0i64; periods.periods as usize];
+        let (lo, _) = periods.window_ms();
+        match query {
+            Some(q) => {
+                let eval = crate::time_ms::from_ms(periods.eval_ms)?;
+                let cond = compile(q, self.backend, eval, 5);
+                let mut sql = format!(
+                    "SELECT ($1 - c.not_before_ms) / $2 AS p, COUNT(*) AS n FROM certificates c \
+                     WHERE c.not_before_ms > $3 AND c.not_before_ms <= $1 AND {}",
+                    cond.sql
+                );
+                let mut binds = cond.binds;
+                // $4 limits to a project (or is unused, 0 never being a container id).
+                sql.push_str(" AND ($4 = 0 OR c.container_id = $4) GROUP BY 1");
+                binds.insert(0, Bind::Int(scope.aggregate_key()));
+                let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(periods.eval_ms)
+                    .bind(WEEK_MS)
+                    .bind(lo);
+                let rows = bind_all(q, &binds).fetch_all(&self.pool).await?;
+                for r in rows {
+                    add_period(&mut counts, r.try_get("p")?, r.try_get("n")?);
+                }
+            }
+            None => {
+                self.issuance_from_aggregates(periods, scope, &mut counts)
+                    .await?
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Whole hours from `issued_hourly`; the hours holding a period boundary (the edges move
+    /// with EvalDate's minute) counted exactly from the certificates' notBefore index.
+    async fn issuance_from_aggregates(
+        &self,
+        periods: IssuancePeriods,
+        scope: ReportScope,
+        counts: &mut [i64],
+    ) -> Result<(), StoreError> {
+        let key = scope.aggregate_key();
+        let edge_hours: HashSet<i64> = (0..=i64::from(periods.periods))
+            .map(|k| hour_of(periods.eval_ms - k * WEEK_MS))
+            .collect();
+        let (lo, hi) = periods.window_ms();
+        let rows = sqlx::query(
+            "SELECT hour, n FROM issued_hourly WHERE container_id = $1 AND hour >= $2 AND hour <= $3",
+        )
+        .bind(key)
+        .bind(hour_of(lo))
+        .bind(hour_of(hi))
+        .fetch_all(&self.pool)
+        .await?;
+        for r in rows {
+            let hour: i64 = r.try_get("hour")?;
+            if edge_hours.contains(&hour) {
+                continue;
+            }
+            if let Some(p) = periods.period_of(hour * HOUR_MS) {
+                counts[p as usize - 1] += r.try_get::<i64, _>("n")?;
+            }
+        }
+        // The edge hours, one indexed range each, grouped by period in the database.
+        let mut sql = String::from(
+            "SELECT ($1 - c.not_before_ms) / $2 AS p, COUNT(*) AS n FROM certificates c \
+             WHERE c.not_before_ms <= $1 AND ($3 = 0 OR c.container_id = $3) AND (",
+        );
+        let mut binds = Vec::new();
+        let mut hours: Vec<i64> = edge_hours.into_iter().collect();
+        hours.sort_unstable();
+        for (i, h) in hours.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(" OR ");
+            }
+            let n = 4 + 2 * i;
+            sql.push_str(&format!(
+                "(c.not_before_ms >= ${n} AND c.not_before_ms < ${})",
+                n + 1
+            ));
+            binds.push(Bind::Int(h * HOUR_MS));
+            binds.push(Bind::Int((h + 1) * HOUR_MS));
+        }
+        sql.push_str(") GROUP BY 1");
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(periods.eval_ms)
+            .bind(WEEK_MS)
+            .bind(key);
+        for r in bind_all(q, &binds).fetch_all(&self.pool).await? {
+            add_period(counts, r.try_get("p")?, r.try_get("n")?);
+        }
+        Ok(())
+    }
+
+    /// Issued, not revoked certificates (imported ones included) per expiry bucket. Bucket
+    /// bounds are whole UTC hours (midnights in a zone with whole-hour offsets), so the hourly
+    /// aggregate answers exactly.
+    pub async fn expiring_counts(
+        &self,
+        windows: [(ExpiringBucket, i64, i64); 4],
+        scope: ReportScope,
+    ) -> Result<Vec<(ExpiringBucket, i64)>, StoreError> {
+        debug_assert!(
+            windows
+                .iter()
+                .all(|(_, f, u)| f % HOUR_MS == 0 && u % HOUR_MS == 0)
+        );
+        let min = windows.iter().map(|w| w.1).min().unwrap_or(0);
+        let max = windows.iter().map(|w| w.2).max().unwrap_or(0);
+        let rows = sqlx::query(
+            "SELECT hour, n FROM expiring_hourly WHERE container_id = $1 AND hour >= $2 AND hour < $3",
+        )
+        .bind(scope.aggregate_key())
+        .bind(hour_of(min))
+        .bind(hour_of(max))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<(ExpiringBucket, i64)> = windows.iter().map(|w| (w.0, 0)).collect();
+        for r in rows {
+            let at = r.try_get::<i64, _>("hour")? * HOUR_MS;
+            let n: i64 = r.try_get("n")?;
+            if let Some(i) = windows.iter().position(|(_, f, u)| at >= *f && at < *u) {
+                out[i].1 += n;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Orders whose status last changed inside `window` (so an order that changed again after
+    /// the window's end is left out), with their current status; and how many there are in
+    /// all when `count_total` is asked.
+    pub async fn status_changes(
+        &self,
+        window: StatusWindow,
+        scope: ReportScope,
+        order: StatusChangeOrder,
+        offset: i64,
+        limit: Option<i64>,
+        count_total: bool,
+    ) -> Result<(Vec<StatusChange>, Option<i64>), StoreError> {
+        let order_by = match order {
+            StatusChangeOrder::ChangedDesc => "status_changed_at_ms DESC, id DESC",
+            StatusChangeOrder::ChangedAsc => "status_changed_at_ms ASC, id ASC",
+            StatusChangeOrder::OrderIdDesc => "id DESC",
+            StatusChangeOrder::OrderIdAsc => "id ASC",
+        };
+        let sql = format!(
+            "SELECT id, certificate_id, status, status_changed_at_ms FROM orders \
+             WHERE status_changed_at_ms >= $1 AND status_changed_at_ms <= $2 \
+             AND ($3 = 0 OR container_id = $3) ORDER BY {order_by} LIMIT $4 OFFSET $5"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(window.from_ms)
+            .bind(window.to_ms)
+            .bind(scope.aggregate_key())
+            .bind(limit.unwrap_or(i64::MAX))
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let changes = rows
+            .iter()
+            .map(|r| {
+                let status: String = r.try_get("status")?;
+                Ok(StatusChange {
+                    order_id: OrderId(r.try_get("id")?),
+                    certificate_id: CertificateId(r.try_get("certificate_id")?),
+                    status: status.parse().map_err(StoreError::Corrupt)?,
+                    changed_at: crate::time_ms::from_ms(r.try_get("status_changed_at_ms")?)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let total = if count_total {
+            Some(
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM orders WHERE status_changed_at_ms >= $1 \
+                     AND status_changed_at_ms <= $2 AND ($3 = 0 OR container_id = $3)",
+                )
+                .bind(window.from_ms)
+                .bind(window.to_ms)
+                .bind(scope.aggregate_key())
+                .fetch_one(&self.pool)
+                .await?,
+            )
+        } else {
+            None
+        };
+        Ok((changes, total))
+    }
+}
+
+/// Adds `n` to the period whose 0-based week index the database computed.
+fn add_period(counts: &mut [i64], week_index: i64, n: i64) {
+    if let Some(slot) = usize::try_from(week_index)
+        .ok()
+        .and_then(|i| counts.get_mut(i))
+    {
+        *slot += n;
+    }
+}
