@@ -7,8 +7,8 @@
 //! - `BENCH_IMPORTS` (default 20000), `BENCH_CONCURRENCY` (default 16),
 //!   `BENCH_GET_SECONDS` (default 10), `BENCH_LIST_ROWS` (default 1000000)
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -17,63 +17,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, PKCS_ECDSA_P256_SHA256,
 };
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_certkeeper");
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn cli(dir: &std::path::Path, db: &str, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .args(["--database", db])
-        .current_dir(dir)
-        .output()
-        .expect("run certkeeper");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-fn start(dir: &std::path::Path, db: &str) -> (Server, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            db,
-            "--log",
-            "warn",
-        ])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start server");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    loop {
-        let line = lines.next().expect("listening line").expect("read");
-        if let Some(url) = line.strip_prefix("listening on ") {
-            return (Server(child), url.to_string());
-        }
-    }
-}
+use support::{admin_key, bench_database, cli, cli_json, database_kind, env_or, report, serve};
 
 /// `n` distinct ECDSA P-256 leaves from one CA: (cert, key, chain).
 fn leaves(n: usize) -> Vec<Value> {
@@ -96,23 +40,6 @@ fn leaves(n: usize) -> Vec<Value> {
         .collect()
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn report(name: &str, mut lat: Vec<Duration>, elapsed: Duration) {
-    lat.sort();
-    println!(
-        "{name}: {} requests in {:.2} s = {:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        lat.len(),
-        elapsed.as_secs_f64(),
-        lat.len() as f64 / elapsed.as_secs_f64(),
-        percentile(&lat, 0.5).as_secs_f64() * 1e3,
-        percentile(&lat, 0.99).as_secs_f64() * 1e3,
-        lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
-    );
-}
-
 #[tokio::main]
 async fn main() {
     let imports: usize = env_or("BENCH_IMPORTS", 20_000);
@@ -120,36 +47,18 @@ async fn main() {
     let get_secs: u64 = env_or("BENCH_GET_SECONDS", 10);
     let list_rows: i64 = env_or("BENCH_LIST_ROWS", 1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = match std::env::var("BENCH_DATABASE").unwrap_or_else(|_| "sqlite".into()) {
-        s if s == "sqlite" => format!("sqlite://{}", dir.path().join("bench.db").display()),
-        url => url,
-    };
-    println!(
-        "database: {}",
-        if db.starts_with("sqlite") {
-            "SQLite"
-        } else {
-            "PostgreSQL"
-        }
-    );
-
-    let project: Value = serde_json::from_str(&cli(
+    let db = bench_database(dir.path());
+    println!("database: {}", database_kind(&db));
+    let pid = cli_json(
         dir.path(),
         &db,
         &["project", "create", "--name", "bench", "--json"],
-    ))
-    .expect("json");
-    let key: Value = serde_json::from_str(&cli(
-        dir.path(),
-        &db,
-        &[
-            "apikey", "create", "--name", "bench", "--role", "admin", "--json",
-        ],
-    ))
-    .expect("json");
-    let key = key["key"].as_str().expect("key").to_string();
-    let pid = project["id"].as_str().expect("id").to_string();
-    let (_server, base) = start(dir.path(), &db);
+    )["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let key = admin_key(dir.path(), &db);
+    let (_server, base) = serve(dir.path(), &db, &[]);
     let certs = format!("{base}/api/v1/projects/{pid}/certificates");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(conc)

@@ -11,59 +11,15 @@
 //! Environment: `BENCH_DATABASE` (`sqlite` or a `postgres://` URL of an empty database),
 //! `BENCH_CONCURRENCY` (default 8), `BENCH_SECONDS` (default 10).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certkeeper_testkit::dns::TestDns;
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_certkeeper");
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn cli(dir: &std::path::Path, db: &str, args: &[&str]) -> Value {
-    let out = Command::new(BIN)
-        .args(args)
-        .args(["--database", db, "--log", "warn"])
-        .current_dir(dir)
-        .output()
-        .expect("certkeeper");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json")
-}
-
-fn report(name: &str, mut lat: Vec<Duration>, elapsed: Duration) {
-    lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
-    println!(
-        "{name}: {} in {:.1} s = {:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms",
-        lat.len(),
-        elapsed.as_secs_f64(),
-        lat.len() as f64 / elapsed.as_secs_f64(),
-        pct(0.5),
-        pct(0.99)
-    );
-}
+use support::{Server, admin_key, bench_database, cli_json, env_or, report, serve};
 
 /// Runs `conc` clients for `secs`, each calling `op` in a loop; returns per-op latencies.
 async fn drive<F, Fut>(conc: usize, secs: u64, op: F) -> (Vec<Duration>, Duration)
@@ -99,45 +55,15 @@ where
 
 /// A release server on a fresh project: its child process, the project's certificates URL,
 /// and an admin key. `extra` are more `serve` flags.
-fn start_server(dir: &std::path::Path, db: &str, extra: &[String]) -> (Kill, String, String) {
-    let pid = cli(dir, db, &["project", "create", "--name", "bench", "--json"])["id"]
+fn start_server(dir: &std::path::Path, db: &str, extra: &[String]) -> (Server, String, String) {
+    let pid = cli_json(dir, db, &["project", "create", "--name", "bench", "--json"])["id"]
         .as_str()
         .expect("id")
         .to_string();
-    let key = cli(
-        dir,
-        db,
-        &[
-            "apikey", "create", "--name", "bench", "--role", "admin", "--json",
-        ],
-    )["key"]
-        .as_str()
-        .expect("key")
-        .to_string();
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log",
-            "warn",
-            "--database",
-            db,
-        ])
-        .args(extra)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines.next().expect("listening line").expect("read");
-        if let Some(u) = line.strip_prefix("listening on ") {
-            break u.to_string();
-        }
-    };
+    let key = admin_key(dir, db);
+    let (server, base) = serve(dir, db, extra);
     (
-        Kill(child),
+        server,
         format!("{base}/api/v1/projects/{pid}/certificates"),
         key,
     )
@@ -145,10 +71,7 @@ fn start_server(dir: &std::path::Path, db: &str, extra: &[String]) -> (Kill, Str
 
 async fn certkeeper_side(conc: usize, secs: u64) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = match std::env::var("BENCH_DATABASE").unwrap_or_else(|_| "sqlite".into()) {
-        s if s == "sqlite" => format!("sqlite://{}", dir.path().join("bench.db").display()),
-        url => url,
-    };
+    let db = bench_database(dir.path());
     let dns = Arc::new(TestDns::start(&["bench.test"]).await);
     let (_server, certs, key) = start_server(
         dir.path(),
@@ -275,7 +198,7 @@ async fn cfssl_side(conc: usize, secs: u64) {
         .local_addr()
         .expect("addr")
         .port();
-    let _server = Kill(
+    let _server = Server(
         Command::new("cfssl")
             .args([
                 "serve",

@@ -78,15 +78,17 @@ const POSTGRES_ROWS: &str = concat!(
 );
 
 /// Orders for the batch's created certificates: issued when they have validity dates;
-/// otherwise canceled, rejected or pending by their creation time.
+/// otherwise canceled, rejected or pending by their creation time. Only orders whose
+/// challenges have not expired yet (`$3` is now) are left pending, as the expiry sweep would
+/// otherwise reject them all at the server's next start.
 const SEED_ORDERS: &str = "INSERT INTO orders (certificate_id, container_id, status, issuer, challenges, \
   expires_at_ms, created_at_ms, status_changed_at_ms) \
   SELECT id, container_id, \
     CASE WHEN not_before_ms IS NOT NULL THEN 'issued' WHEN (created_at_ms / 1000) % 5 < 2 THEN 'canceled' \
-         WHEN (created_at_ms / 1000) % 5 < 4 THEN 'rejected' ELSE 'pending' END, \
+         WHEN (created_at_ms / 1000) % 5 < 4 OR created_at_ms + 604800000 <= $3 THEN 'rejected' ELSE 'pending' END, \
     'builtin', '[]', created_at_ms + 604800000, created_at_ms, \
     CASE WHEN not_before_ms IS NOT NULL THEN not_before_ms WHEN (created_at_ms / 1000) % 5 < 4 THEN created_at_ms + 1800000 \
-         ELSE created_at_ms END \
+         WHEN created_at_ms + 604800000 <= $3 THEN created_at_ms + 604800000 ELSE created_at_ms END \
   FROM certificates WHERE id > $1 AND id <= $2 AND certificate_type = 'Issued'";
 
 const SEED_HISTORY: &str = "INSERT INTO order_status_changes (order_id, status, at_ms) \
@@ -131,9 +133,149 @@ async fn max_id(conn: &mut sqlx::AnyConnection, table: &str) -> Result<i64, Stor
         .try_get("m")?)
 }
 
+/// From this many certificates on, seeding drops the secondary indexes of the tables it fills
+/// and builds them again at the end: one sorted build is several times faster than keeping
+/// random-valued indexes (serials, thumbprints) up to date row by row.
+pub const REBUILD_INDEXES_FROM: i64 = 100_000;
+
+/// The tables seeding fills.
+const SEEDED_TABLES: [&str; 3] = ["certificates", "orders", "order_status_changes"];
+
+/// A secondary index as its migration created it: name and `CREATE INDEX` statement.
+struct SavedIndex {
+    name: String,
+    definition: String,
+}
+
 impl Store {
     /// Adds `count` synthetic certificates (with orders and status histories) to a project.
     pub async fn seed_synthetic_certificates(
+        &self,
+        container: ContainerId,
+        count: i64,
+        now: OffsetDateTime,
+    ) -> Result<SeedReport, StoreError> {
+        let saved = if count >= REBUILD_INDEXES_FROM {
+            self.drop_secondary_indexes().await?
+        } else {
+            Vec::new()
+        };
+        let seeded = self.seed_batches(container, count, now).await;
+        // The indexes come back even when seeding failed half-way.
+        let restored = self.restore_indexes(&saved).await;
+        let report = seeded?;
+        restored?;
+        if self.backend == Backend::Postgres {
+            // VACUUM sets the visibility map, so listings get index-only scans right away
+            // (autovacuum would do it later); ANALYZE gives the planner the new row counts.
+            for table in SEEDED_TABLES {
+                sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {table}")))
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// The names of the seeded tables' secondary indexes (not those behind primary keys or
+    /// unique constraints), sorted.
+    pub async fn secondary_index_names(&self) -> Result<Vec<String>, StoreError> {
+        let mut names: Vec<String> = self
+            .secondary_indexes()
+            .await?
+            .into_iter()
+            .map(|i| i.name)
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    async fn secondary_indexes(&self) -> Result<Vec<SavedIndex>, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT name, sql AS definition FROM sqlite_master \
+                 WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ($1, $2, $3)"
+            }
+            Backend::Postgres => {
+                "SELECT indexname::text AS name, indexdef AS definition FROM pg_indexes \
+                 WHERE schemaname = current_schema() AND tablename IN ($1, $2, $3) \
+                 AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+            }
+        };
+        let rows = sqlx::query(sql)
+            .bind(SEEDED_TABLES[0])
+            .bind(SEEDED_TABLES[1])
+            .bind(SEEDED_TABLES[2])
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(SavedIndex {
+                    name: row.try_get("name")?,
+                    definition: row.try_get("definition")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Drops the seeded tables' secondary indexes and returns their definitions.
+    async fn drop_secondary_indexes(&self) -> Result<Vec<SavedIndex>, StoreError> {
+        let saved = self.secondary_indexes().await?;
+        let _turn = self.writer_turn().await;
+        for index in &saved {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP INDEX \"{}\"",
+                index.name
+            )))
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(saved)
+    }
+
+    /// Builds the indexes [`Self::drop_secondary_indexes`] dropped, each from its definition.
+    async fn restore_indexes(&self, saved: &[SavedIndex]) -> Result<(), StoreError> {
+        if saved.is_empty() {
+            return Ok(());
+        }
+        let _turn = self.writer_turn().await;
+        let mut conn = self.pool.acquire().await?;
+        match self.backend {
+            Backend::Postgres => {
+                sqlx::query("SET maintenance_work_mem = '512MB'")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Backend::Sqlite => {
+                sqlx::query("PRAGMA cache_size = -262144")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        let mut first_error = None;
+        for index in saved {
+            if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(index.definition.as_str()))
+                .execute(&mut *conn)
+                .await
+            {
+                tracing::error!(index = %index.name, error = %e, "could not rebuild index");
+                first_error.get_or_insert(e);
+            }
+        }
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA cache_size = -65536")
+                .execute(&mut *conn)
+                .await?;
+        }
+        match first_error {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// The seeding itself: batches of generated rows, each in one transaction with its
+    /// orders, histories and aggregates.
+    async fn seed_batches(
         &self,
         container: ContainerId,
         count: i64,
@@ -169,6 +311,7 @@ impl Store {
             let orders = sqlx::query(SEED_ORDERS)
                 .bind(cert_before)
                 .bind(cert_after)
+                .bind(now_ms)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -193,15 +336,6 @@ impl Store {
             report.status_changes += history as i64;
             done += n;
             first_n += n;
-        }
-        if self.backend == Backend::Postgres {
-            // VACUUM sets the visibility map, so listings get index-only scans right away
-            // (autovacuum would do it later).
-            for table in ["certificates", "orders", "order_status_changes"] {
-                sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {table}")))
-                    .execute(&self.pool)
-                    .await?;
-            }
         }
         Ok(report)
     }
