@@ -71,6 +71,57 @@ pub(crate) fn compile(
     }
 }
 
+/// The notBefore range `[from, until)` (epoch ms) that the query's top-level `AND`ed
+/// `IssuedDate` clauses imply, evaluated at `now`; `None` for an open end. Reports intersect it
+/// with their own window, so the database walks the notBefore index over the narrower range:
+/// SQLite uses one lower and one upper bound per index and would otherwise keep the window's.
+pub(crate) fn not_before_bounds(query: &Query, now: OffsetDateTime) -> (Option<i64>, Option<i64>) {
+    let (mut from, mut until): (Option<i64>, Option<i64>) = (None, None);
+    let mut stack = vec![query];
+    while let Some(q) = stack.pop() {
+        match q {
+            Query::And(a, b) => {
+                stack.push(a);
+                stack.push(b);
+            }
+            Query::Or(..) => {}
+            Query::Clause {
+                field: Field::IssuedDate,
+                op,
+                value: Value::Date(d),
+            } => {
+                let (start, end) = day_or_instant(*d, now);
+                let (lo, hi) = match op {
+                    Op::Eq => (Some(start), Some(end)),
+                    Op::Lt => (None, Some(start)),
+                    Op::Le => (None, Some(end)),
+                    Op::Gt => (Some(end), None),
+                    Op::Ge => (Some(start), None),
+                    _ => (None, None),
+                };
+                from = from.max(lo);
+                until = match (until, hi) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            Query::Clause { .. } => {}
+        }
+    }
+    (from, until)
+}
+
+/// A date value as the range `[start, end)` it stands for: a whole UTC day for a calendar day
+/// or `%TODAY±n%`, one millisecond for an instant.
+fn day_or_instant(d: DateValue, now: OffsetDateTime) -> (i64, i64) {
+    let start = to_ms(d.resolve(now));
+    let end = match d {
+        DateValue::Instant(_) => start + 1,
+        DateValue::Day(_) | DateValue::Today(_) => start + DAY_MS,
+    };
+    (start, end)
+}
+
 /// Escapes LIKE's wildcards (`%`, `_`) and the escape character itself.
 fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -264,11 +315,7 @@ impl Compiler {
             Value::Date(d) => *d,
             _ => return bool_sql(false),
         };
-        let start = to_ms(d.resolve(self.now));
-        let end = match d {
-            DateValue::Instant(_) => start + 1,
-            DateValue::Day(_) | DateValue::Today(_) => start + DAY_MS,
-        };
+        let (start, end) = day_or_instant(d, self.now);
         match op {
             Op::Eq => {
                 let (s, e) = (self.int(start), self.int(end));
@@ -397,5 +444,28 @@ mod tests {
             cond.binds,
             vec![Bind::Int(2048), Bind::Text("ECDSA".into()), Bind::Int(4)]
         );
+    }
+
+    #[test]
+    fn not_before_bounds_come_from_top_level_and_only() {
+        let now = datetime!(2025-01-10 12:00 UTC);
+        let b = |q: &str| not_before_bounds(&Query::parse(q).unwrap(), now);
+        let today = to_ms(datetime!(2025-01-10 00:00 UTC));
+        assert_eq!(
+            b(r#"IssuedDate -ge "%TODAY-30%" AND KeyType -eq "RSA""#),
+            (Some(today - 30 * DAY_MS), None)
+        );
+        assert_eq!(
+            b(r#"(IssuedDate -gt "%TODAY-3%" AND IssuedDate -le "%TODAY%") AND CN -eq "a""#),
+            (Some(today - 2 * DAY_MS), Some(today + DAY_MS))
+        );
+        assert_eq!(
+            b(r#"IssuedDate -lt "%TODAY%" AND IssuedDate -lt "%TODAY-1%""#),
+            (None, Some(today - DAY_MS))
+        );
+        // Under OR, or with an operator that is no range, nothing can be assumed.
+        assert_eq!(b(r#"IssuedDate -ge "%TODAY%" OR CN -eq "a""#), (None, None));
+        assert_eq!(b(r#"IssuedDate -ne "%TODAY%""#), (None, None));
+        assert_eq!(b(r#"IssuedDate -eq NULL"#), (None, None));
     }
 }

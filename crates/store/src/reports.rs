@@ -10,8 +10,8 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::hourly::{ALL, HOUR_MS, hour_of};
-use crate::query_sql::{Bind, bind_all, compile};
-use crate::{Store, StoreError};
+use crate::query_sql::{Bind, bind_all, compile, not_before_bounds};
+use crate::{Backend, Store, StoreError};
 
 /// Which certificates a report counts: all projects, or one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,21 +62,27 @@ impl Store {
         match query {
             Some(q) => {
                 let eval = crate::time_ms::from_ms(periods.eval_ms)?;
-                let cond = compile(q, self.backend, eval, 5);
-                let mut sql = format!(
+                // The window (lo, EvalDate], narrowed by the query's own notBefore bounds.
+                let (from, until) = not_before_bounds(q, eval);
+                let from = from.map_or(lo + 1, |f| f.max(lo + 1));
+                let until = until.map_or(periods.eval_ms + 1, |u| u.min(periods.eval_ms + 1));
+                if from >= until {
+                    return Ok(counts);
+                }
+                let cond = compile(q, self.backend, eval, 6);
+                let sql = format!(
                     "SELECT ($1 - c.not_before_ms) / $2 AS p, COUNT(*) AS n FROM certificates c \
-                     WHERE c.not_before_ms > $3 AND c.not_before_ms <= $1 AND {}",
+                     WHERE c.not_before_ms >= $3 AND c.not_before_ms < $4 \
+                     AND ($5 = 0 OR c.container_id = $5) AND {} GROUP BY 1",
                     cond.sql
                 );
-                let mut binds = cond.binds;
-                // $4 limits to a project (or is unused, 0 never being a container id).
-                sql.push_str(" AND ($4 = 0 OR c.container_id = $4) GROUP BY 1");
-                binds.insert(0, Bind::Int(scope.aggregate_key()));
                 let q = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(periods.eval_ms)
                     .bind(WEEK_MS)
-                    .bind(lo);
-                let rows = bind_all(q, &binds).fetch_all(&self.pool).await?;
+                    .bind(from)
+                    .bind(until)
+                    .bind(scope.aggregate_key());
+                let rows = bind_all(q, &cond.binds).fetch_all(&self.pool).await?;
                 for r in rows {
                     add_period(&mut counts, r.try_get("p")?, r.try_get("n")?);
                 }
@@ -219,28 +225,42 @@ impl Store {
             StatusChangeOrder::OrderIdDesc => "id DESC",
             StatusChangeOrder::OrderIdAsc => "id ASC",
         };
-        let sql = format!(
+        // The page comes back as one JSON array in one row: the SQLite driver hands rows over
+        // one by one through a channel, which for thousands of orders cost several times the
+        // query itself.
+        let inner = format!(
             "SELECT id, certificate_id, status, status_changed_at_ms FROM orders \
              WHERE status_changed_at_ms >= $1 AND status_changed_at_ms <= $2 \
              AND ($3 = 0 OR container_id = $3) ORDER BY {order_by} LIMIT $4 OFFSET $5"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let sql = match self.backend {
+            Backend::Sqlite => format!(
+                "SELECT json_group_array(json_array(id, certificate_id, status, status_changed_at_ms) \
+                 ORDER BY {order_by}) AS page FROM ({inner})"
+            ),
+            Backend::Postgres => format!(
+                "SELECT COALESCE(json_agg(json_build_array(id, certificate_id, status, status_changed_at_ms) \
+                 ORDER BY {order_by}), '[]')::text AS page FROM ({inner}) AS page_rows"
+            ),
+        };
+        let page: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(window.from_ms)
             .bind(window.to_ms)
             .bind(scope.aggregate_key())
             .bind(limit.unwrap_or(i64::MAX))
             .bind(offset)
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await?;
+        let rows: Vec<(i64, i64, String, i64)> = serde_json::from_str(&page)
+            .map_err(|e| StoreError::Corrupt(format!("status-change page: {e}")))?;
         let changes = rows
-            .iter()
-            .map(|r| {
-                let status: String = r.try_get("status")?;
+            .into_iter()
+            .map(|(id, certificate_id, status, changed_at)| {
                 Ok(StatusChange {
-                    order_id: OrderId(r.try_get("id")?),
-                    certificate_id: CertificateId(r.try_get("certificate_id")?),
+                    order_id: OrderId(id),
+                    certificate_id: CertificateId(certificate_id),
                     status: status.parse().map_err(StoreError::Corrupt)?,
-                    changed_at: crate::time_ms::from_ms(r.try_get("status_changed_at_ms")?)?,
+                    changed_at: crate::time_ms::from_ms(changed_at)?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

@@ -74,5 +74,6 @@ INSERT INTO expiring_hourly (container_id, hour, n)
     SELECT 0, hour, SUM(n) FROM expiring_hourly GROUP BY hour;
 
 -- The status-change list reads orders by when their status last changed.
-CREATE INDEX orders_status_changed ON orders (status_changed_at_ms, id);
-CREATE INDEX orders_container_status_changed ON orders (container_id, status_changed_at_ms, id);
+-- Covering: the status-change list reads the index alone, never the orders themselves.
+CREATE INDEX orders_status_changed ON orders (status_changed_at_ms, id, container_id, certificate_id, status);
+CREATE INDEX orders_container_status_changed ON orders (container_id, status_changed_at_ms, id, certificate_id, status);
