@@ -81,7 +81,19 @@ impl Store {
                         Ok(())
                     })
                 }),
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16),
+            // No JIT: report queries whose row estimates are loose (a range per period edge)
+            // crossed its cost threshold and spent ~80 ms compiling for ~2 ms of work.
+            // Everything certkeeper asks is an index search; JIT only pays on big scans.
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("SET jit = off").await?;
+                            Ok(())
+                        })
+                    })
+            }
         };
         let pool = pool_options
             .acquire_timeout(Duration::from_secs(30))
