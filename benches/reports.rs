@@ -9,7 +9,8 @@
 //! are latencies, not throughput.
 //!
 //! Environment: `BENCH_DATABASE` (`sqlite`, the default, or a `postgres://` URL of an empty
-//! database), `BENCH_CERTIFICATES` (default 1000000), `BENCH_REQUESTS` (default 500).
+//! database), `BENCH_CERTIFICATES` (default 1000000), `BENCH_REQUESTS` (default 500),
+//! `BENCH_CASE_SECONDS` (default 30: a case stops measuring after this long).
 
 mod support;
 
@@ -24,6 +25,7 @@ const WARM_UP: usize = 20;
 async fn main() {
     let total: i64 = env_or("BENCH_CERTIFICATES", 1_000_000);
     let requests: usize = env_or("BENCH_REQUESTS", 500);
+    let budget = Duration::from_secs(env_or("BENCH_CASE_SECONDS", 30));
     let dir = tempfile::tempdir().expect("temp dir");
     let db = bench_database(dir.path());
     println!("database: {}, {total} certificates", database_kind(&db));
@@ -111,14 +113,7 @@ async fn main() {
     ];
     for (name, path) in cases {
         let url = format!("{base}{path}");
-        let mut lat = Vec::with_capacity(requests);
-        let mut size = 0;
-        let mut t = Instant::now();
-        for i in 0..WARM_UP + requests {
-            if i == WARM_UP {
-                t = Instant::now();
-            }
-            let s = Instant::now();
+        let get = || async {
             let r = http
                 .get(&url)
                 .header("X-API-Key", &key)
@@ -131,12 +126,24 @@ async fn main() {
                 "{path}: {}",
                 r.text().await.unwrap_or_default()
             );
-            size = r.bytes().await.expect("body").len();
-            if i >= WARM_UP {
-                lat.push(s.elapsed());
+            r.bytes().await.expect("body").len()
+        };
+        let warm = Instant::now();
+        for _ in 0..WARM_UP {
+            if warm.elapsed() > budget / 6 {
+                break;
             }
+            get().await;
         }
-        let elapsed: Duration = t.elapsed();
-        report(&format!("{name} ({size} bytes)"), lat, elapsed);
+        // A slow case stops at its time budget, with fewer samples (the count is printed).
+        let mut lat = Vec::with_capacity(requests);
+        let mut size = 0;
+        let t = Instant::now();
+        while lat.len() < requests && (lat.is_empty() || t.elapsed() < budget) {
+            let s = Instant::now();
+            size = get().await;
+            lat.push(s.elapsed());
+        }
+        report(&format!("{name} ({size} bytes)"), lat, t.elapsed());
     }
 }

@@ -2,9 +2,36 @@
 //! `Authorization: Bearer`, DigiCert's `X-DC-DEVKEY`, or HTTP Basic with the key as the
 //! password (Keyfactor clients send Basic).
 
-use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
+use certkeeper_core::{CoreError, Principal};
+
+use crate::AppState;
+
+/// The caller behind a request's credentials; each surface's `Caller` extractor wraps this
+/// and renders the error in its own shape.
+pub(crate) async fn caller(headers: &HeaderMap, state: &AppState) -> Result<Principal, CoreError> {
+    let key = presented_key(headers).ok_or(CoreError::Unauthenticated)?;
+    state.core.authenticate(&key).await
+}
+
+/// The HTTP status a core error stands for, the same on every surface. `None` for the
+/// server's own failures (a database error, a bug): they are logged here, and each surface
+/// answers them with a bare 500 that reveals nothing.
+pub(crate) fn status_of(e: &CoreError) -> Option<StatusCode> {
+    match e {
+        CoreError::Unauthenticated => Some(StatusCode::UNAUTHORIZED),
+        CoreError::Forbidden(_) => Some(StatusCode::FORBIDDEN),
+        CoreError::NotFound(_) => Some(StatusCode::NOT_FOUND),
+        CoreError::Invalid(_) => Some(StatusCode::BAD_REQUEST),
+        CoreError::Conflict { .. } => Some(StatusCode::CONFLICT),
+        CoreError::Store(_) | CoreError::Internal(_) => {
+            tracing::error!(error = %e, "request failed");
+            None
+        }
+    }
+}
 
 /// The API key a request presents, if any.
 pub(crate) fn presented_key(headers: &HeaderMap) -> Option<String> {

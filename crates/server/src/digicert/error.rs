@@ -39,25 +39,20 @@ impl DcError {
 
 impl From<CoreError> for DcError {
     fn from(e: CoreError) -> Self {
-        let (status, code) = match &e {
-            CoreError::Unauthenticated => (StatusCode::UNAUTHORIZED, "invalid_api_key".to_string()),
-            CoreError::Forbidden(_) => (
-                StatusCode::FORBIDDEN,
-                "access_denied|missing_permission".to_string(),
-            ),
-            CoreError::NotFound(m) if m.starts_with("container") => {
-                (StatusCode::NOT_FOUND, "not_found|container".to_string())
-            }
-            CoreError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found".to_string()),
-            CoreError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request".to_string()),
-            CoreError::Conflict { .. } => (StatusCode::CONFLICT, "conflict".to_string()),
-            CoreError::Store(_) | CoreError::Internal(_) => {
-                tracing::error!(error = %e, "request failed");
-                return Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "An error occurred while processing your request.",
-                );
+        let Some(status) = crate::auth::status_of(&e) else {
+            return Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "An error occurred while processing your request.",
+            );
+        };
+        let code = match &e {
+            CoreError::Unauthenticated => "invalid_api_key",
+            CoreError::Forbidden(_) => "access_denied|missing_permission",
+            CoreError::NotFound(_) => "not_found",
+            CoreError::Conflict { .. } => "conflict",
+            CoreError::Invalid(_) | CoreError::Store(_) | CoreError::Internal(_) => {
+                "invalid_request"
             }
         };
         Self::new(status, code, e.to_string())
@@ -86,7 +81,6 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let key = crate::auth::presented_key(&parts.headers).ok_or(CoreError::Unauthenticated)?;
-        Ok(Caller(state.core.authenticate(&key).await?))
+        Ok(Caller(crate::auth::caller(&parts.headers, state).await?))
     }
 }

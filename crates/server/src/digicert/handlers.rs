@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
+use certkeeper_core::CoreError;
 use certkeeper_core::reports::StatusChangeOrder;
 use certkeeper_core::reports::StatusChangeQuery;
 use certkeeper_domain::ids::ContainerId;
@@ -99,7 +100,15 @@ pub(crate) async fn expiring(
             ));
         }
     };
-    let buckets = state.core.expiring_report(&who, container).await?;
+    let buckets = state
+        .core
+        .expiring_report(&who, container)
+        .await
+        .map_err(|e| match e {
+            // The one thing this report can fail to find is the container it was asked for.
+            CoreError::NotFound(m) => DcError::new(StatusCode::NOT_FOUND, "not_found|container", m),
+            e => e.into(),
+        })?;
     Ok(Json(ExpiringReport {
         expiring_orders: buckets
             .into_iter()

@@ -34,21 +34,13 @@ impl ApiError {
 
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
-        let status = match &e {
-            CoreError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
-            CoreError::NotFound(_) => StatusCode::NOT_FOUND,
-            CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
-            CoreError::Conflict { .. } => StatusCode::CONFLICT,
-            CoreError::Store(_) | CoreError::Internal(_) => {
-                tracing::error!(error = %e, "request failed");
-                return Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error; the server log has the details",
-                );
-            }
-        };
-        Self::new(status, e.to_string())
+        match crate::auth::status_of(&e) {
+            Some(status) => Self::new(status, e.to_string()),
+            None => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error; the server log has the details",
+            ),
+        }
     }
 }
 
@@ -75,8 +67,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let key = crate::auth::presented_key(&parts.headers).ok_or(CoreError::Unauthenticated)?;
-        Ok(Caller(state.core.authenticate(&key).await?))
+        Ok(Caller(crate::auth::caller(&parts.headers, state).await?))
     }
 }
 
