@@ -230,7 +230,7 @@ pub(crate) async fn status_changes(
                 .map(|c| StatusChangeItem {
                     order_id: c.order_id.0,
                     certificate_id: c.certificate_id.0,
-                    status: c.status.as_str().to_string(),
+                    status: c.status.as_str(),
                 })
                 .collect(),
         ),

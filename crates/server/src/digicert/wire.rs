@@ -30,13 +30,14 @@ pub struct ExpiringReport {
     pub expiring_orders: Vec<ExpiringBucket>,
 }
 
-/// One order of the status-change list (seed 002).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+/// One order of the status-change list (seed 002). Written only (lists can hold tens of
+/// thousands of these, so the status is a static name, not an allocation per order).
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StatusChangeItem {
     pub order_id: i64,
     pub certificate_id: i64,
     /// The order's current status: pending, issued, rejected, canceled, revoked.
-    pub status: String,
+    pub status: &'static str,
 }
 
 /// DigiCert's paging object.
@@ -48,7 +49,7 @@ pub struct Page {
 }
 
 /// The list; `{}` (no fields at all) when nothing changed, as DigiCert answers.
-#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 pub struct StatusChanges {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub orders: Option<Vec<StatusChangeItem>>,
