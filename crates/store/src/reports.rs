@@ -225,63 +225,57 @@ impl Store {
             StatusChangeOrder::OrderIdDesc => "id DESC",
             StatusChangeOrder::OrderIdAsc => "id ASC",
         };
-        let inner = format!(
-            "SELECT id, certificate_id, status, status_changed_at_ms FROM orders \
-             WHERE status_changed_at_ms >= $1 AND status_changed_at_ms <= $2 \
-             AND ($3 = 0 OR container_id = $3) ORDER BY {order_by} LIMIT $4 OFFSET $5"
-        );
-        let changes = match self.backend {
-            // On SQLite the page comes back as one JSON array in one row: the driver hands
-            // rows over one by one through a channel, which for thousands of orders cost
-            // several times the query itself. (On PostgreSQL building the JSON costs more
-            // than the rows do.) The aggregate takes the page in the subquery's order; it is not promised to keep
-            // it (and an ORDER BY inside the aggregate re-sorts the whole page in a temporary
-            // b-tree), so the page is put in order below, which costs one pass when it is.
-            Backend::Sqlite => {
-                let sql = format!(
-                    "SELECT json_group_array(json_array(id, certificate_id, status, status_changed_at_ms)) \
-                     AS page FROM ({inner})"
-                );
-                let page: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                    .bind(window.from_ms)
-                    .bind(window.to_ms)
-                    .bind(scope.aggregate_key())
-                    .bind(limit.unwrap_or(i64::MAX))
-                    .bind(offset)
-                    .fetch_one(&self.pool)
-                    .await?;
-                // Statuses are plain names, borrowed from the page rather than allocated.
-                let mut rows: Vec<(i64, i64, &str, i64)> = serde_json::from_str(&page)
-                    .map_err(|e| StoreError::Corrupt(format!("status-change page: {e}")))?;
-                // A stable sort of sorted input is a single pass.
-                rows.sort_by(|a, b| match order {
-                    StatusChangeOrder::ChangedDesc => (b.3, b.0).cmp(&(a.3, a.0)),
-                    StatusChangeOrder::ChangedAsc => (a.3, a.0).cmp(&(b.3, b.0)),
-                    StatusChangeOrder::OrderIdDesc => b.0.cmp(&a.0),
-                    StatusChangeOrder::OrderIdAsc => a.0.cmp(&b.0),
-                });
-                rows.into_iter()
-                    .map(|(id, certificate_id, status, at)| {
-                        status_change(id, certificate_id, status, at)
-                    })
-                    .collect::<Result<Vec<_>, StoreError>>()?
-            }
-            Backend::Postgres => {
-                let rows: Vec<(i64, i64, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(inner))
-                    .bind(window.from_ms)
-                    .bind(window.to_ms)
-                    .bind(scope.aggregate_key())
-                    .bind(limit.unwrap_or(i64::MAX))
-                    .bind(offset)
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.into_iter()
-                    .map(|(id, certificate_id, status, at)| {
-                        status_change(id, certificate_id, &status, at)
-                    })
-                    .collect::<Result<Vec<_>, StoreError>>()?
-            }
+        // The page is built in the database as one value and decoded here: drivers hand rows
+        // over one at a time, and for thousands of orders that cost several times the query
+        // (on SQLite, sqlx's worker thread sends each row through a channel; on PostgreSQL,
+        // sending a row costs the server as much as finding it, and sqlx's `Any` layer
+        // converts each one again). The aggregate takes the page in the subquery's order,
+        // which it is not promised to keep (an ORDER BY inside it would re-sort the whole
+        // page), so the order is checked here: one pass when it is already right.
+        let page = |columns: &str| {
+            format!(
+                "SELECT {columns} FROM orders \
+                 WHERE status_changed_at_ms >= $1 AND status_changed_at_ms <= $2 \
+                 AND ($3 = 0 OR container_id = $3) ORDER BY {order_by} LIMIT $4 OFFSET $5"
+            )
         };
+        let sql = match self.backend {
+            Backend::Sqlite => format!(
+                "SELECT json_group_array(json_array(id, certificate_id, status, status_changed_at_ms)) FROM ({})",
+                page("id, certificate_id, status, status_changed_at_ms")
+            ),
+            Backend::Postgres => format!(
+                "SELECT string_agg(status_entry, ''::bytea) FROM ({}) AS page",
+                page("status_entry")
+            ),
+        };
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(window.from_ms)
+            .bind(window.to_ms)
+            .bind(scope.aggregate_key())
+            .bind(limit.unwrap_or(i64::MAX))
+            .bind(offset);
+        let row = query.fetch_one(&self.pool).await?;
+        let mut changes = match self.backend {
+            Backend::Sqlite => decode_json_page(&row.try_get::<String, _>(0)?)?,
+            // `string_agg` of no rows is NULL.
+            Backend::Postgres => decode_status_entries(
+                row.try_get::<Option<Vec<u8>>, _>(0)?
+                    .as_deref()
+                    .unwrap_or_default(),
+            )?,
+        };
+        // A stable sort of sorted input is a single pass.
+        changes.sort_by(|a, b| match order {
+            StatusChangeOrder::ChangedDesc => {
+                (b.changed_at, b.order_id).cmp(&(a.changed_at, a.order_id))
+            }
+            StatusChangeOrder::ChangedAsc => {
+                (a.changed_at, a.order_id).cmp(&(b.changed_at, b.order_id))
+            }
+            StatusChangeOrder::OrderIdDesc => b.order_id.cmp(&a.order_id),
+            StatusChangeOrder::OrderIdAsc => a.order_id.cmp(&b.order_id),
+        });
 
         let total = if count_total {
             Some(
@@ -302,26 +296,129 @@ impl Store {
     }
 }
 
-/// Adds `n` to the period whose 0-based week index the database computed.
-fn status_change(
-    id: i64,
-    certificate_id: i64,
-    status: &str,
-    at: i64,
-) -> Result<StatusChange, StoreError> {
-    Ok(StatusChange {
-        order_id: OrderId(id),
-        certificate_id: CertificateId(certificate_id),
-        status: status.parse().map_err(StoreError::Corrupt)?,
-        changed_at: crate::time_ms::from_ms(at)?,
-    })
+/// The SQLite page: a JSON array of `[order id, certificate id, status, changed at (ms)]`.
+fn decode_json_page(page: &str) -> Result<Vec<StatusChange>, StoreError> {
+    // Statuses are plain names, borrowed from the page rather than allocated.
+    let rows: Vec<(i64, i64, &str, i64)> = serde_json::from_str(page)
+        .map_err(|e| StoreError::Corrupt(format!("status-change page: {e}")))?;
+    rows.into_iter()
+        .map(|(id, certificate_id, status, at)| {
+            Ok(StatusChange {
+                order_id: OrderId(id),
+                certificate_id: CertificateId(certificate_id),
+                status: status.parse().map_err(StoreError::Corrupt)?,
+                changed_at: crate::time_ms::from_ms(at)?,
+            })
+        })
+        .collect()
 }
 
+/// The bytes a status is packed as in PostgreSQL's `orders.status_entry` (migration 0009),
+/// by position.
+const ENTRY_STATUSES: [OrderStatus; 5] = [
+    OrderStatus::Pending,
+    OrderStatus::Issued,
+    OrderStatus::Rejected,
+    OrderStatus::Canceled,
+    OrderStatus::Revoked,
+];
+
+/// One packed entry: order id, certificate id, change time (ms), as big-endian i64s, then
+/// the status byte.
+const ENTRY_LEN: usize = 25;
+
+/// The PostgreSQL page: `status_entry` values back to back.
+fn decode_status_entries(page: &[u8]) -> Result<Vec<StatusChange>, StoreError> {
+    let entries = page.chunks_exact(ENTRY_LEN);
+    if !entries.remainder().is_empty() {
+        return Err(StoreError::Corrupt(format!(
+            "status-change page of {} bytes is not a whole number of entries",
+            page.len()
+        )));
+    }
+    let int = |bytes: &[u8]| {
+        let mut be = [0u8; 8];
+        be.copy_from_slice(bytes);
+        i64::from_be_bytes(be)
+    };
+    entries
+        .map(|e| {
+            let status = ENTRY_STATUSES
+                .get(usize::from(e[24]))
+                .copied()
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("order {}: unknown status", int(&e[0..8])))
+                })?;
+            Ok(StatusChange {
+                order_id: OrderId(int(&e[0..8])),
+                certificate_id: CertificateId(int(&e[8..16])),
+                status,
+                changed_at: crate::time_ms::from_ms(int(&e[16..24]))?,
+            })
+        })
+        .collect()
+}
+
+/// Adds `n` to the period whose 0-based week index the database computed.
 fn add_period(counts: &mut [i64], week_index: i64, n: i64) {
     if let Some(slot) = usize::try_from(week_index)
         .ok()
         .and_then(|i| counts.get_mut(i))
     {
         *slot += n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: i64, certificate: i64, at: i64, status: u8) -> Vec<u8> {
+        let mut e = Vec::with_capacity(ENTRY_LEN);
+        e.extend_from_slice(&id.to_be_bytes());
+        e.extend_from_slice(&certificate.to_be_bytes());
+        e.extend_from_slice(&at.to_be_bytes());
+        e.push(status);
+        e
+    }
+
+    #[test]
+    fn packed_entries_decode_in_order() {
+        let mut page = entry(7, 70, 1_700_000_000_123, 1);
+        page.extend(entry(3, 30, 1_600_000_000_000, 4));
+        let changes = decode_status_entries(&page).unwrap();
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].order_id, OrderId(7));
+        assert_eq!(changes[0].certificate_id, CertificateId(70));
+        assert_eq!(changes[0].status, OrderStatus::Issued);
+        assert_eq!(
+            changes[0].changed_at.unix_timestamp_nanos(),
+            1_700_000_000_123_000_000
+        );
+        assert_eq!(changes[1].status, OrderStatus::Revoked);
+        assert!(decode_status_entries(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn every_status_has_its_byte() {
+        for (code, status) in ENTRY_STATUSES.iter().enumerate() {
+            let page = entry(1, 1, 0, code as u8);
+            assert_eq!(decode_status_entries(&page).unwrap()[0].status, *status);
+        }
+        assert_eq!(ENTRY_STATUSES.len(), OrderStatus::ALL.len());
+    }
+
+    #[test]
+    fn broken_pages_are_corrupt_not_panics() {
+        let page = entry(1, 1, 0, 0xff);
+        assert!(matches!(
+            decode_status_entries(&page),
+            Err(StoreError::Corrupt(_))
+        ));
+        let page = entry(1, 1, 0, 1);
+        assert!(matches!(
+            decode_status_entries(&page[..24]),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 }
