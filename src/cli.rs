@@ -239,7 +239,12 @@ pub async fn run(cli: Cli) -> CliResult {
         over.acme_contact = s.acme_contact.clone();
     }
     let config = Config::resolve(file, over);
-    init_logging(&config.log);
+    match cli.command {
+        // Seeding's statements take seconds by design: sqlx's slow-statement warnings
+        // would be noise there.
+        Command::Dev(_) => init_logging(&format!("{},sqlx::query=error", config.log)),
+        _ => init_logging(&config.log),
+    }
     match cli.command {
         Command::Serve(_) => serve(config).await,
         Command::Project(cmd) => project(&config, cmd).await,
