@@ -26,16 +26,19 @@ fn run(dir: &std::path::Path, args: &[&str]) -> Value {
 
 /// Starts `serve`, returns the child, the base URL and every line printed before it.
 fn serve(dir: &std::path::Path, extra: &[&str]) -> (KillOnDrop, String, Vec<String>) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .current_dir(dir)
-        .env_remove("CERTKEEPER_DATABASE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Owned by the guard from the start, so a failed assertion below still stops it.
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .current_dir(dir)
+            .env_remove("CERTKEEPER_DATABASE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     let mut before = Vec::new();
     loop {
         let line = lines
@@ -43,7 +46,7 @@ fn serve(dir: &std::path::Path, extra: &[&str]) -> (KillOnDrop, String, Vec<Stri
             .expect("serve printed its listening line")
             .unwrap();
         if let Some(url) = line.strip_prefix("listening on ") {
-            return (KillOnDrop(child), url.to_string(), before);
+            return (child, url.to_string(), before);
         }
         before.push(line);
     }

@@ -265,17 +265,25 @@ impl Store {
                     .unwrap_or_default(),
             )?,
         };
-        // A stable sort of sorted input is a single pass.
+        // A stable sort of sorted input is a single pass. On the raw integers: comparing
+        // `OffsetDateTime`s (offset-aware) made this pass a tenth of the request.
         changes.sort_by(|a, b| match order {
-            StatusChangeOrder::ChangedDesc => {
-                (b.changed_at, b.order_id).cmp(&(a.changed_at, a.order_id))
-            }
-            StatusChangeOrder::ChangedAsc => {
-                (a.changed_at, a.order_id).cmp(&(b.changed_at, b.order_id))
-            }
-            StatusChangeOrder::OrderIdDesc => b.order_id.cmp(&a.order_id),
-            StatusChangeOrder::OrderIdAsc => a.order_id.cmp(&b.order_id),
+            StatusChangeOrder::ChangedDesc => (b.at_ms, b.id).cmp(&(a.at_ms, a.id)),
+            StatusChangeOrder::ChangedAsc => (a.at_ms, a.id).cmp(&(b.at_ms, b.id)),
+            StatusChangeOrder::OrderIdDesc => b.id.cmp(&a.id),
+            StatusChangeOrder::OrderIdAsc => a.id.cmp(&b.id),
         });
+        let changes = changes
+            .into_iter()
+            .map(|c| {
+                Ok(StatusChange {
+                    order_id: OrderId(c.id),
+                    certificate_id: CertificateId(c.certificate_id),
+                    status: c.status,
+                    changed_at: crate::time_ms::from_ms(c.at_ms)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
 
         let total = if count_total {
             Some(
@@ -296,18 +304,26 @@ impl Store {
     }
 }
 
+/// A status-change row as the database gave it, before its instant becomes a date.
+struct RawChange {
+    id: i64,
+    certificate_id: i64,
+    status: OrderStatus,
+    at_ms: i64,
+}
+
 /// The SQLite page: a JSON array of `[order id, certificate id, status, changed at (ms)]`.
-fn decode_json_page(page: &str) -> Result<Vec<StatusChange>, StoreError> {
+fn decode_json_page(page: &str) -> Result<Vec<RawChange>, StoreError> {
     // Statuses are plain names, borrowed from the page rather than allocated.
     let rows: Vec<(i64, i64, &str, i64)> = serde_json::from_str(page)
         .map_err(|e| StoreError::Corrupt(format!("status-change page: {e}")))?;
     rows.into_iter()
-        .map(|(id, certificate_id, status, at)| {
-            Ok(StatusChange {
-                order_id: OrderId(id),
-                certificate_id: CertificateId(certificate_id),
+        .map(|(id, certificate_id, status, at_ms)| {
+            Ok(RawChange {
+                id,
+                certificate_id,
                 status: status.parse().map_err(StoreError::Corrupt)?,
-                changed_at: crate::time_ms::from_ms(at)?,
+                at_ms,
             })
         })
         .collect()
@@ -328,7 +344,7 @@ const ENTRY_STATUSES: [OrderStatus; 5] = [
 const ENTRY_LEN: usize = 25;
 
 /// The PostgreSQL page: `status_entry` values back to back.
-fn decode_status_entries(page: &[u8]) -> Result<Vec<StatusChange>, StoreError> {
+fn decode_status_entries(page: &[u8]) -> Result<Vec<RawChange>, StoreError> {
     let entries = page.chunks_exact(ENTRY_LEN);
     if !entries.remainder().is_empty() {
         return Err(StoreError::Corrupt(format!(
@@ -349,11 +365,11 @@ fn decode_status_entries(page: &[u8]) -> Result<Vec<StatusChange>, StoreError> {
                 .ok_or_else(|| {
                     StoreError::Corrupt(format!("order {}: unknown status", int(&e[0..8])))
                 })?;
-            Ok(StatusChange {
-                order_id: OrderId(int(&e[0..8])),
-                certificate_id: CertificateId(int(&e[8..16])),
+            Ok(RawChange {
+                id: int(&e[0..8]),
+                certificate_id: int(&e[8..16]),
                 status,
-                changed_at: crate::time_ms::from_ms(int(&e[16..24]))?,
+                at_ms: int(&e[16..24]),
             })
         })
         .collect()
@@ -388,13 +404,10 @@ mod tests {
         page.extend(entry(3, 30, 1_600_000_000_000, 4));
         let changes = decode_status_entries(&page).unwrap();
         assert_eq!(changes.len(), 2);
-        assert_eq!(changes[0].order_id, OrderId(7));
-        assert_eq!(changes[0].certificate_id, CertificateId(70));
+        assert_eq!(changes[0].id, 7);
+        assert_eq!(changes[0].certificate_id, 70);
         assert_eq!(changes[0].status, OrderStatus::Issued);
-        assert_eq!(
-            changes[0].changed_at.unix_timestamp_nanos(),
-            1_700_000_000_123_000_000
-        );
+        assert_eq!(changes[0].at_ms, 1_700_000_000_123);
         assert_eq!(changes[1].status, OrderStatus::Revoked);
         assert!(decode_status_entries(&[]).unwrap().is_empty());
     }

@@ -41,12 +41,7 @@ fn main() -> Result<()> {
     )?;
 
     let valid = (date_time_ymd(2025, 1, 1), date_time_ymd(2124, 12, 31));
-    let leaves: Vec<(
-        &str,
-        KeyPair,
-        Vec<String>,
-        (time::OffsetDateTime, time::OffsetDateTime),
-    )> = vec![
+    let leaves: Vec<Leaf> = vec![
         (
             "rsa2048",
             rsa_key(&dir, 2048)?,
@@ -184,3 +179,11 @@ fn openssl_traditional(dir: &Path, from: &str, to: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// A leaf to generate: file stem, key, SANs, validity.
+type Leaf = (
+    &'static str,
+    KeyPair,
+    Vec<String>,
+    (time::OffsetDateTime, time::OffsetDateTime),
+);
