@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use certkeeper_core::CoreError;
 use certkeeper_core::reports::StatusChangeOrder;
 use certkeeper_core::reports::StatusChangeQuery;
@@ -14,6 +15,7 @@ use super::wire::{
     DcErrorBody, ExpiringBucket, ExpiringReport, Page, StatusChangeItem, StatusChanges,
 };
 use crate::AppState;
+use crate::respond::sized_json;
 
 /// DigiCert's largest page.
 const MAX_LIMIT: i64 = 1000;
@@ -146,7 +148,7 @@ pub(crate) async fn status_changes(
     State(state): State<AppState>,
     Caller(who): Caller,
     RawQuery(raw): RawQuery,
-) -> Result<Json<StatusChanges>, DcError> {
+) -> Result<Response, DcError> {
     let params = params(raw.as_deref())?;
     // Anything over seven days is "too long", however it is spelled.
     let minutes = int_param(&params, "minutes", i64::MAX / 120)?;
@@ -220,26 +222,36 @@ pub(crate) async fn status_changes(
             },
         )
         .await?;
-    if page.changes.is_empty() && page.total.unwrap_or(0) == 0 {
-        return Ok(Json(StatusChanges::default()));
-    }
-    Ok(Json(StatusChanges {
-        orders: Some(
-            page.changes
-                .iter()
-                .map(|c| StatusChangeItem {
-                    order_id: c.order_id.0,
-                    certificate_id: c.certificate_id.0,
-                    status: c.status.as_str(),
-                })
-                .collect(),
-        ),
-        page: page.total.map(|total| Page {
-            total,
-            limit: limit.unwrap_or(total),
-            offset: offset.unwrap_or(0),
-        }),
-    }))
+    let body = if page.changes.is_empty() && page.total.unwrap_or(0) == 0 {
+        StatusChanges::default()
+    } else {
+        StatusChanges {
+            orders: Some(
+                page.changes
+                    .iter()
+                    .map(|c| StatusChangeItem {
+                        order_id: c.order_id.0,
+                        certificate_id: c.certificate_id.0,
+                        status: c.status.as_str(),
+                    })
+                    .collect(),
+            ),
+            page: page.total.map(|total| Page {
+                total,
+                limit: limit.unwrap_or(total),
+                offset: offset.unwrap_or(0),
+            }),
+        }
+    };
+    // An entry is about 64 bytes: `{"order_id":…,"certificate_id":…,"status":"issued"},`.
+    sized_json(&body, 64 * page.changes.len() + 64).map_err(|e| {
+        tracing::error!(error = %e, "writing the status-change list");
+        DcError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "An error occurred while processing your request.",
+        )
+    })
 }
 
 pub(crate) fn fallback() -> DcError {
