@@ -215,12 +215,7 @@ impl Core {
         project: &Project,
         id: CertificateId,
     ) -> Result<CertificateRecord, CoreError> {
-        match self.store.certificate(id).await? {
-            Some(c) if c.container_id == project.container_id || c.scope == Scope::Organization => {
-                Ok(c)
-            }
-            _ => Err(not_found(project, id)),
-        }
+        seen_by(project, id, self.store.certificate(id).await?)
     }
 
     /// A certificate the project may change: only its own.
@@ -229,14 +224,40 @@ impl Core {
         project: &Project,
         id: CertificateId,
     ) -> Result<CertificateRecord, CoreError> {
-        let c = self.visible(project, id).await?;
-        if c.container_id != project.container_id {
-            return Err(CoreError::Forbidden(format!(
-                "certificate {id} is shared by another project (Organization scope); only its own project can change or delete it"
-            )));
-        }
-        Ok(c)
+        owned_by(
+            project,
+            seen_by(project, id, self.store.certificate(id).await?)?,
+        )
     }
+}
+
+/// `found` if `project` may see it (its own, or organization-scoped); not found otherwise, so
+/// another project's private certificates are not revealed to exist.
+pub(crate) fn seen_by(
+    project: &Project,
+    id: CertificateId,
+    found: Option<CertificateRecord>,
+) -> Result<CertificateRecord, CoreError> {
+    match found {
+        Some(c) if c.container_id == project.container_id || c.scope == Scope::Organization => {
+            Ok(c)
+        }
+        _ => Err(not_found(project, id)),
+    }
+}
+
+/// A visible record, if `project` may also change it (only its own).
+pub(crate) fn owned_by(
+    project: &Project,
+    record: CertificateRecord,
+) -> Result<CertificateRecord, CoreError> {
+    if record.container_id != project.container_id {
+        return Err(CoreError::Forbidden(format!(
+            "certificate {} is shared by another project (Organization scope); only its own project can change or delete it",
+            record.id
+        )));
+    }
+    Ok(record)
 }
 
 impl Core {

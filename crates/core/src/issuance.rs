@@ -28,7 +28,7 @@ use time::{Duration, OffsetDateTime};
 pub use certkeeper_domain::issuer::IssuerKind;
 
 use crate::acme::{AcmeIssuer, AcmeOutcome};
-use crate::inventory::key_aad;
+use crate::inventory::{key_aad, owned_by, seen_by};
 use crate::{Access, Core, CoreError, Principal};
 
 /// How long one validate call may hold an order before others may take over.
@@ -262,12 +262,19 @@ impl Core {
         id: CertificateId,
     ) -> Result<CertificateRecord, CoreError> {
         let project = self.authorize_project(who, project, Access::Write).await?;
-        let mut current = Some(self.owned(&project, id).await?);
-        let order = self.store.order_of_certificate(id).await?.ok_or_else(|| {
+        // The record and its order's bookkeeping in one query.
+        let found = self.store.certificate_with_order(id).await?;
+        let (record, order) = match found {
+            Some((record, order)) => (Some(record), order),
+            None => (None, None),
+        };
+        let record = owned_by(&project, seen_by(&project, id, record)?)?;
+        let order = order.ok_or_else(|| {
             CoreError::Invalid(format!(
                 "certificate {id} was imported; only created certificates are validated"
             ))
         })?;
+        let mut current = Some(record);
         loop {
             // The first round uses the record just read; later rounds (waiting for another
             // caller's outcome) read it again.

@@ -11,15 +11,20 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::hourly::Deltas;
+use crate::orders::OrderState;
 use crate::time_ms::{from_ms, to_ms};
 use crate::{Store, StoreError, audit};
 
 /// How many rows each project's count is spread over.
 const COUNT_SHARDS: i64 = 16;
 
-/// `SELECT <certificate record columns> FROM certificates c JOIN projects p ... <rest>`
+/// `SELECT <certificate record columns> FROM certificates c JOIN projects p ... <rest>`; with
+/// two arguments, the first is more columns to select.
 macro_rules! select_certificates {
     ($rest:literal) => {
+        select_certificates!("", $rest)
+    };
+    ($more:literal, $rest:literal) => {
         concat!(
             "SELECT c.id, c.ssl_certificate_id, c.container_id, p.id AS project_uuid, c.scope, ",
             "c.certificate_type, c.domain_name, c.additional_names, c.public_key_info, ",
@@ -27,7 +32,8 @@ macro_rules! select_certificates {
             "c.not_before_ms, c.not_after_ms, c.created_at_ms, c.last_modified_ms, c.issued_cn, c.thumbprint, ",
             "o.id AS order_id, o.status AS order_status, o.challenges AS order_challenges, ",
             "o.problem AS order_problem ",
-            "FROM certificates c JOIN projects p ON p.container_id = c.container_id ",
+            $more,
+            " FROM certificates c JOIN projects p ON p.container_id = c.container_id ",
             "LEFT JOIN orders o ON o.certificate_id = c.id ",
             $rest
         )
@@ -263,6 +269,36 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(record_from_row).transpose()
+    }
+
+    /// The record with its order's bookkeeping (`None` for an imported certificate), in one
+    /// query: what validation starts from.
+    pub async fn certificate_with_order(
+        &self,
+        id: CertificateId,
+    ) -> Result<Option<(CertificateRecord, Option<OrderState>)>, StoreError> {
+        let row = sqlx::query(select_certificates!(
+            ", o.issuer AS order_issuer, o.external_ref AS order_external_ref, \
+             o.expires_at_ms AS order_expires_at_ms",
+            "WHERE c.id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let record = record_from_row(&row)?;
+        let state = match record.order() {
+            None => None,
+            Some(order) => Some(OrderState {
+                id: order.id,
+                certificate_id: record.id,
+                status: order.status,
+                issuer: row.try_get("order_issuer")?,
+                external_ref: row.try_get("order_external_ref")?,
+                expires_at: from_ms(row.try_get("order_expires_at_ms")?)?,
+            }),
+        };
+        Ok(Some((record, state)))
     }
 
     /// The record with its DER, chain and sealed key.

@@ -94,6 +94,26 @@ async fn change_status(
     Ok(moved)
 }
 
+/// The claim of [`Store::claim_order`] on `conn`: one statement, atomic on its own.
+pub(crate) async fn claim_order_on(
+    conn: &mut sqlx::AnyConnection,
+    order: OrderId,
+    now: OffsetDateTime,
+    until: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE orders SET claimed_until_ms = $1 WHERE id = $2 AND status = 'pending' \
+         AND (claimed_until_ms IS NULL OR claimed_until_ms < $3)",
+    )
+    .bind(to_ms(until))
+    .bind(order.0)
+    .bind(to_ms(now))
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 impl Store {
     /// Stores a created certificate and its order (status `pending`, with its first history
     /// entry), in one transaction: on SQLite through the group-commit writer (one writer at a
@@ -212,27 +232,21 @@ impl Store {
     }
 
     /// Takes the right to validate a pending order until `until`, unless another caller holds
-    /// an unexpired claim. The database row is the lock, so this holds across nodes.
+    /// an unexpired claim. The database row is the lock, so this holds across nodes. On SQLite
+    /// the claim joins the group-commit writer's next batch (a validate's other writes are
+    /// batched there too, so it waits for that writer either way); on PostgreSQL it is one
+    /// statement of its own.
     pub async fn claim_order(
         &self,
         order: OrderId,
         now: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        // One statement: atomic on its own, so no explicit transaction (two round trips fewer).
-        let _writer = self.writer_turn().await;
-        let claimed = sqlx::query(
-            "UPDATE orders SET claimed_until_ms = $1 WHERE id = $2 AND status = 'pending' \
-             AND (claimed_until_ms IS NULL OR claimed_until_ms < $3)",
-        )
-        .bind(to_ms(until))
-        .bind(order.0)
-        .bind(to_ms(now))
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1;
-        Ok(claimed)
+        if self.backend == crate::Backend::Sqlite {
+            return self.writer.claim_order(order, now, until).await;
+        }
+        let mut conn = self.pool.acquire().await?;
+        claim_order_on(&mut conn, order, now, until).await
     }
 
     /// Gives a claim back without changing the order (validation failed; the user may retry).

@@ -3,7 +3,7 @@
 //! Writes arrive concurrently, but SQLite takes one writer at a time and every transaction
 //! pays fixed costs (BEGIN, COMMIT, the WAL append, a hand-off between tasks and sqlx's
 //! connection thread). One writer task takes whatever work is waiting (up to [`MAX_BATCH`]
-//! items: certificate imports, new orders, order completions) and commits it in one
+//! items: certificate imports, new orders, validation claims, order completions) and commits it in one
 //! transaction, so those costs are paid once per batch instead of once per item; per-project
 //! counts are bumped once per batch. Each caller is answered only after the commit, with its
 //! own outcome. If the batch transaction fails, every item in it is retried alone, so one bad
@@ -14,14 +14,14 @@ use std::sync::Arc;
 
 use certkeeper_domain::audit::NewAuditEvent;
 use certkeeper_domain::certificate::{CertificateRecord, Scope};
-use certkeeper_domain::ids::ContainerId;
+use certkeeper_domain::ids::{ContainerId, OrderId};
 use sqlx::AnyPool;
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::certificates::{InsertOutcome, NewCertificate, bump_counts, insert_one};
 use crate::hourly::Deltas;
-use crate::orders::{IssuedCertificate, NewOrder};
+use crate::orders::{IssuedCertificate, NewOrder, claim_order_on};
 use crate::{Store, StoreError};
 
 /// The most items one transaction takes.
@@ -36,6 +36,8 @@ pub const MAX_BATCH: usize = 128;
 enum Work {
     Import(NewCertificate, NewAuditEvent),
     CreateOrder(NewOrder, NewAuditEvent),
+    /// A validation claim: the order, now, and until when.
+    ClaimOrder(OrderId, OffsetDateTime, OffsetDateTime),
     CompleteOrder(
         CertificateRecord,
         IssuedCertificate,
@@ -49,6 +51,7 @@ enum Work {
 enum Done {
     Import(InsertOutcome),
     CreateOrder(CertificateRecord),
+    ClaimOrder(bool),
     CompleteOrder(Option<CertificateRecord>),
 }
 
@@ -116,6 +119,18 @@ impl Writer {
     ) -> Result<CertificateRecord, StoreError> {
         match self.submit(Work::CreateOrder(new, audit)).await? {
             Done::CreateOrder(r) => Ok(r),
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    pub(crate) async fn claim_order(
+        &self,
+        order: OrderId,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        match self.submit(Work::ClaimOrder(order, now, until)).await? {
+            Done::ClaimOrder(claimed) => Ok(claimed),
             other => Err(mismatch(&other)),
         }
     }
@@ -211,6 +226,9 @@ async fn commit(
             Work::Import(new, audit) => Done::Import(insert_one(&mut tx, new, audit).await?),
             Work::CreateOrder(new, audit) => {
                 Done::CreateOrder(Store::create_order_on(&mut tx, new, audit).await?)
+            }
+            Work::ClaimOrder(order, now, until) => {
+                Done::ClaimOrder(claim_order_on(&mut tx, order, now, until).await?)
             }
             Work::CompleteOrder(ordered, issued, at, audit) => Done::CompleteOrder(
                 Store::complete_order_on(&mut tx, &ordered, issued, at, audit).await?,
