@@ -10,6 +10,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
+use crate::appends::Appends;
 use crate::hourly::Deltas;
 use crate::orders::OrderState;
 use crate::time_ms::{from_ms, to_ms};
@@ -178,6 +179,7 @@ pub(crate) async fn bump_counts(
 /// per batch.
 pub(crate) async fn insert_one(
     conn: &mut sqlx::AnyConnection,
+    appends: &mut Appends,
     new: NewCertificate,
     mut audit_event: NewAuditEvent,
 ) -> Result<InsertOutcome, StoreError> {
@@ -241,7 +243,7 @@ pub(crate) async fn insert_one(
         last_modified: at,
     };
     audit_event.target = format!("certificate:{}", record.id);
-    audit::insert(conn, &audit_event).await?;
+    appends.audit(&audit_event);
     Ok(InsertOutcome::Inserted(Box::new(record)))
 }
 

@@ -6,6 +6,7 @@
 //! here, so nothing above this crate sees a column name.
 
 mod apikeys;
+mod appends;
 mod audit;
 mod certificates;
 mod collections;

@@ -14,9 +14,10 @@ use certkeeper_domain::order::OrderStatus;
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use crate::appends::Appends;
 use crate::hourly::Deltas;
 use crate::time_ms::{from_ms, to_ms};
-use crate::{Store, StoreError, audit};
+use crate::{Store, StoreError};
 
 /// A created certificate to store, with its pending order.
 #[derive(Debug, Clone)]
@@ -56,10 +57,12 @@ pub struct OrderState {
     pub expires_at: OffsetDateTime,
 }
 
-/// Moves an order `from → to` inside `conn`'s transaction. `Ok(false)` when the stored status
-/// is no longer `from` (someone else moved it first).
+/// Moves an order `from → to` inside `conn`'s transaction, its history entry going to
+/// `appends`. `Ok(false)` when the stored status is no longer `from` (someone else moved it
+/// first).
 async fn change_status(
     conn: &mut sqlx::AnyConnection,
+    appends: &mut Appends,
     order: OrderId,
     from: OrderStatus,
     to: OrderStatus,
@@ -82,14 +85,7 @@ async fn change_status(
     .rows_affected()
         == 1;
     if moved {
-        sqlx::query(
-            "INSERT INTO order_status_changes (order_id, status, at_ms) VALUES ($1, $2, $3)",
-        )
-        .bind(order.0)
-        .bind(to.as_str())
-        .bind(to_ms(at))
-        .execute(&mut *conn)
-        .await?;
+        appends.history(order, to, to_ms(at));
     }
     Ok(moved)
 }
@@ -131,7 +127,9 @@ impl Store {
             new.container_id,
             i64::from(new.scope == Scope::Organization),
         );
-        let record = Self::create_order_on(&mut tx, new, audit_event).await?;
+        let mut appends = Appends::default();
+        let record = Self::create_order_on(&mut tx, &mut appends, new, audit_event).await?;
+        appends.write(&mut tx, self.backend).await?;
         crate::certificates::bump_counts(&mut tx, container, 1, org).await?;
         tx.commit().await?;
         Ok(record)
@@ -141,6 +139,7 @@ impl Store {
     /// excluded: the writer bumps them once per batch).
     pub(crate) async fn create_order_on(
         tx: &mut sqlx::AnyConnection,
+        appends: &mut Appends,
         new: NewOrder,
         mut audit_event: NewAuditEvent,
     ) -> Result<CertificateRecord, StoreError> {
@@ -180,16 +179,9 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
-        sqlx::query(
-            "INSERT INTO order_status_changes (order_id, status, at_ms) VALUES ($1, $2, $3)",
-        )
-        .bind(order_id)
-        .bind(OrderStatus::Pending.as_str())
-        .bind(to_ms(new.at))
-        .execute(&mut *tx)
-        .await?;
+        appends.history(OrderId(order_id), OrderStatus::Pending, to_ms(new.at));
         audit_event.target = format!("certificate:{cert_id}");
-        audit::insert(tx, &audit_event).await?;
+        appends.audit(&audit_event);
         let at = from_ms(to_ms(new.at))?;
         Ok(CertificateRecord {
             id: CertificateId(cert_id),
@@ -276,7 +268,11 @@ impl Store {
                 .await;
         }
         let mut tx = self.begin_write().await?;
-        let record = Self::complete_order_on(&mut tx, ordered, issued, at, audit_event).await?;
+        let mut appends = Appends::default();
+        let record =
+            Self::complete_order_on(&mut tx, &mut appends, ordered, issued, at, audit_event)
+                .await?;
+        appends.write(&mut tx, self.backend).await?;
         if let Some(r) = &record {
             let mut deltas = Deltas::default();
             deltas.record(r, 1);
@@ -289,6 +285,7 @@ impl Store {
     /// The statements of [`Store::complete_order`], inside the caller's transaction.
     pub(crate) async fn complete_order_on(
         tx: &mut sqlx::AnyConnection,
+        appends: &mut Appends,
         ordered: &CertificateRecord,
         issued: IssuedCertificate,
         at: OffsetDateTime,
@@ -300,6 +297,7 @@ impl Store {
         let (order, certificate) = (order_view.id, ordered.id);
         if !change_status(
             tx,
+            appends,
             order,
             OrderStatus::Pending,
             OrderStatus::Issued,
@@ -338,7 +336,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         audit_event.target = format!("certificate:{certificate}");
-        audit::insert(tx, &audit_event).await?;
+        appends.audit(&audit_event);
         // Everything is known: no read-back inside the write transaction.
         Ok(Some(CertificateRecord {
             content: CertificateContent::Issued(
@@ -364,7 +362,18 @@ impl Store {
         audit_event: NewAuditEvent,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        if !change_status(&mut tx, order, OrderStatus::Pending, to, problem, at).await? {
+        let mut appends = Appends::default();
+        if !change_status(
+            &mut tx,
+            &mut appends,
+            order,
+            OrderStatus::Pending,
+            to,
+            problem,
+            at,
+        )
+        .await?
+        {
             return Ok(false);
         }
         sqlx::query("UPDATE certificates SET last_modified_ms = $1 WHERE id = (SELECT certificate_id FROM orders WHERE id = $2)")
@@ -372,7 +381,8 @@ impl Store {
             .bind(order.0)
             .execute(&mut *tx)
             .await?;
-        audit::insert(&mut tx, &audit_event).await?;
+        appends.audit(&audit_event);
+        appends.write(&mut tx, self.backend).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -6,7 +6,8 @@
 //! items: certificate imports, new orders, validation claims, order completions) and commits it in one
 //! transaction, so those costs are paid once per batch instead of once per item; per-project
 //! counts are bumped once per batch. Each caller is answered only after the commit, with its
-//! own outcome. If the batch transaction fails, every item in it is retried alone, so one bad
+//! own outcome. Audit records and order history are appended with one statement per table per
+//! batch ([`crate::appends`]). If the batch transaction fails, every item in it is retried alone, so one bad
 //! row cannot fail its neighbours. On PostgreSQL the same batching saves WAL flushes.
 
 use std::collections::BTreeMap;
@@ -19,10 +20,11 @@ use sqlx::AnyPool;
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use crate::appends::Appends;
 use crate::certificates::{InsertOutcome, NewCertificate, bump_counts, insert_one};
 use crate::hourly::Deltas;
 use crate::orders::{IssuedCertificate, NewOrder, claim_order_on};
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// The most items one transaction takes.
 pub const MAX_BATCH: usize = 128;
@@ -221,17 +223,21 @@ async fn commit(
     let mut counts: BTreeMap<ContainerId, (i64, i64)> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(work.len());
     let mut deltas = Deltas::default();
+    let mut appends = Appends::default();
     for item in work {
         let done = match item {
-            Work::Import(new, audit) => Done::Import(insert_one(&mut tx, new, audit).await?),
+            Work::Import(new, audit) => {
+                Done::Import(insert_one(&mut tx, &mut appends, new, audit).await?)
+            }
             Work::CreateOrder(new, audit) => {
-                Done::CreateOrder(Store::create_order_on(&mut tx, new, audit).await?)
+                Done::CreateOrder(Store::create_order_on(&mut tx, &mut appends, new, audit).await?)
             }
             Work::ClaimOrder(order, now, until) => {
                 Done::ClaimOrder(claim_order_on(&mut tx, order, now, until).await?)
             }
             Work::CompleteOrder(ordered, issued, at, audit) => Done::CompleteOrder(
-                Store::complete_order_on(&mut tx, &ordered, issued, at, audit).await?,
+                Store::complete_order_on(&mut tx, &mut appends, &ordered, issued, at, audit)
+                    .await?,
             ),
         };
         match &done {
@@ -246,6 +252,16 @@ async fn commit(
         }
         outcomes.push(done);
     }
+    appends
+        .write(
+            &mut tx,
+            if sqlite {
+                Backend::Sqlite
+            } else {
+                Backend::Postgres
+            },
+        )
+        .await?;
     for (container, (total, org)) in counts {
         bump_counts(&mut tx, container, total, org).await?;
     }
