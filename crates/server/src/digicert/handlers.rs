@@ -11,9 +11,7 @@ use certkeeper_domain::ids::ContainerId;
 use certkeeper_domain::reports::{StatusWindow, WindowError};
 
 use super::error::{Caller, DcError};
-use super::wire::{
-    DcErrorBody, ExpiringBucket, ExpiringReport, Page, StatusChangeItem, StatusChanges,
-};
+use super::wire::{DcErrorBody, ExpiringBucket, ExpiringReport, Orders, Page, StatusChanges};
 use crate::AppState;
 use crate::respond::sized_json;
 
@@ -226,16 +224,7 @@ pub(crate) async fn status_changes(
         StatusChanges::default()
     } else {
         StatusChanges {
-            orders: Some(
-                page.changes
-                    .iter()
-                    .map(|c| StatusChangeItem {
-                        order_id: c.order_id.0,
-                        certificate_id: c.certificate_id.0,
-                        status: c.status.as_str(),
-                    })
-                    .collect(),
-            ),
+            orders: Some(Orders(&page.changes)),
             page: page.total.map(|total| Page {
                 total,
                 limit: limit.unwrap_or(total),

@@ -1,5 +1,6 @@
 //! DigiCert's JSON shapes (snake_case).
 
+use certkeeper_core::reports::StatusChange;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -40,6 +41,22 @@ pub struct StatusChangeItem {
     pub status: &'static str,
 }
 
+/// The orders of the list, written straight from the core's page: an order becomes a
+/// [`StatusChangeItem`] only while it is being written, so a list of 90,000 orders is not
+/// copied into a second list first.
+#[derive(Debug, Default)]
+pub struct Orders<'a>(pub &'a [StatusChange]);
+
+impl Serialize for Orders<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|c| StatusChangeItem {
+            order_id: c.order_id.0,
+            certificate_id: c.certificate_id.0,
+            status: c.status.as_str(),
+        }))
+    }
+}
+
 /// DigiCert's paging object.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Page {
@@ -50,9 +67,10 @@ pub struct Page {
 
 /// The list; `{}` (no fields at all) when nothing changed, as DigiCert answers.
 #[derive(Debug, Default, Serialize, ToSchema)]
-pub struct StatusChanges {
+pub struct StatusChanges<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub orders: Option<Vec<StatusChangeItem>>,
+    #[schema(value_type = Option<Vec<StatusChangeItem>>)]
+    pub orders: Option<Orders<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page: Option<Page>,
 }
