@@ -263,13 +263,9 @@ impl Core {
     ) -> Result<CertificateRecord, CoreError> {
         let project = self.authorize_project(who, project, Access::Write).await?;
         // The record and its order's bookkeeping in one query.
-        let found = self.store.certificate_with_order(id).await?;
-        let (record, order) = match found {
-            Some((record, order)) => (Some(record), order),
-            None => (None, None),
-        };
+        let (record, order) = self.store.certificate_with_order(id).await?.unzip();
         let record = owned_by(&project, seen_by(&project, id, record)?)?;
-        let order = order.ok_or_else(|| {
+        let order = order.flatten().ok_or_else(|| {
             CoreError::Invalid(format!(
                 "certificate {id} was imported; only created certificates are validated"
             ))
