@@ -376,6 +376,7 @@ async fn seeded_inventory_is_consistent(db: Db) {
     for kept in certkeeper_store::KEPT_WHILE_SEEDING {
         assert!(indexes.iter().any(|i| i == kept), "{kept} in {indexes:?}");
     }
+    let keys = store.seeded_foreign_key_names().await.expect("keys");
     let seeded = store
         .seed_synthetic_certificates(
             app.project.container_id,
@@ -389,6 +390,8 @@ async fn seeded_inventory_is_consistent(db: Db) {
         store.secondary_index_names().await.expect("indexes"),
         indexes
     );
+    // Foreign keys dropped for the load (PostgreSQL) are back, validated.
+    assert_eq!(store.seeded_foreign_key_names().await.expect("keys"), keys);
     let r = app
         .call(
             Method::POST,
