@@ -173,6 +173,16 @@ pub const KEPT_WHILE_SEEDING: [&str; 7] = [
 /// The tables seeding fills.
 const SEEDED_TABLES: [&str; 3] = ["certificates", "orders", "order_status_changes"];
 
+/// `sql` with the seeded tables' names bound as `$1`, `$2`, `$3`.
+fn over_seeded_tables(
+    sql: &'static str,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sql)
+        .bind(SEEDED_TABLES[0])
+        .bind(SEEDED_TABLES[1])
+        .bind(SEEDED_TABLES[2])
+}
+
 /// A foreign key of a seeded table, as its migration created it.
 struct SavedForeignKey {
     table: String,
@@ -274,12 +284,7 @@ impl Store {
                  AND indexname NOT IN (SELECT conname FROM pg_constraint)"
             }
         };
-        let rows = sqlx::query(sql)
-            .bind(SEEDED_TABLES[0])
-            .bind(SEEDED_TABLES[1])
-            .bind(SEEDED_TABLES[2])
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = over_seeded_tables(sql).fetch_all(&self.pool).await?;
         rows.into_iter()
             .map(|row| {
                 Ok(SavedIndex {
@@ -307,16 +312,13 @@ impl Store {
         if self.backend != Backend::Postgres {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
+        let rows = over_seeded_tables(
             "SELECT c.relname::text AS tbl, k.conname::text AS name, \
              pg_get_constraintdef(k.oid) AS definition FROM pg_constraint k \
              JOIN pg_class c ON c.oid = k.conrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema() \
              WHERE k.contype = 'f' AND c.relname IN ($1, $2, $3)",
         )
-        .bind(SEEDED_TABLES[0])
-        .bind(SEEDED_TABLES[1])
-        .bind(SEEDED_TABLES[2])
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
