@@ -18,7 +18,8 @@ use serde_json::json;
 use crate::time_ms::to_ms;
 use crate::{Backend, StoreError};
 
-/// Array element `i` of the JSON rows, per backend.
+/// The inserts, per backend: each reads the rows from a JSON array of arrays (`$1`), element
+/// `i` of a row being column `i`, in array order.
 const AUDIT_SQLITE: &str = "INSERT INTO audit_log (at_ms, actor, action, project_id, target, detail) \
      SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
      json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]') \

@@ -44,7 +44,7 @@ pub struct StatusChangeItem {
 /// The orders of the list, written straight from the core's page: an order becomes a
 /// [`StatusChangeItem`] only while it is being written, so a list of 90,000 orders is not
 /// copied into a second list first.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Orders<'a>(pub &'a [StatusChange]);
 
 impl Serialize for Orders<'_> {
