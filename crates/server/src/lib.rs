@@ -12,7 +12,6 @@ pub mod digicert;
 mod extract;
 pub mod keyfactor;
 pub mod projects;
-mod respond;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -247,30 +247,26 @@ impl Store {
             StatusChangeOrder::OrderIdDesc => "id DESC",
             StatusChangeOrder::OrderIdAsc => "id ASC",
         };
-        // The page is built in the database as one value and decoded here: drivers hand rows
-        // over one at a time, and for thousands of orders that cost several times the query
-        // (on SQLite, sqlx's worker thread sends each row through a channel; on PostgreSQL,
-        // sending a row costs the server as much as finding it, and sqlx's `Any` layer
-        // converts each one again). The aggregate takes the page in the subquery's order,
-        // which it is not promised to keep (an ORDER BY inside it would re-sort the whole
-        // page), so the order is checked here: one pass when it is already right.
-        let page = |columns: &str| {
-            format!(
-                "SELECT {columns} FROM orders \
-                 WHERE status_changed_at_ms >= $1 AND status_changed_at_ms <= $2 \
-                 AND ($3 = 0 OR container_id = $3) ORDER BY {order_by} LIMIT $4 OFFSET $5"
-            )
+        // The page is built in the database as one value, the orders' packed entries
+        // (`status_entry`, migration 0009 on PostgreSQL, 0012 on SQLite) back to back, and
+        // decoded here: drivers hand rows over one at a time, and for thousands of orders
+        // that cost several times the query (on SQLite, sqlx's worker thread sends each row
+        // through a channel; on PostgreSQL, sending a row costs the server as much as finding
+        // it, and sqlx's `Any` layer converts each one again). The aggregate takes the page
+        // in the subquery's order, which it is not promised to keep (an ORDER BY inside it
+        // would re-sort the whole page), so the order is checked here: one pass when it is
+        // already right.
+        let aggregate = match self.backend {
+            // `group_concat` copies each blob's bytes whole (embedded zero bytes included)
+            // and answers text; the cast gives the bytes back as they are.
+            Backend::Sqlite => "CAST(group_concat(status_entry, '') AS BLOB)",
+            Backend::Postgres => "string_agg(status_entry, ''::bytea)",
         };
-        let sql = match self.backend {
-            Backend::Sqlite => format!(
-                "SELECT json_group_array(json_array(id, certificate_id, status, status_changed_at_ms)) FROM ({})",
-                page("id, certificate_id, status, status_changed_at_ms")
-            ),
-            Backend::Postgres => format!(
-                "SELECT string_agg(status_entry, ''::bytea) FROM ({}) AS page",
-                page("status_entry")
-            ),
-        };
+        let sql = format!(
+            "SELECT {aggregate} FROM (SELECT status_entry FROM orders \
+             WHERE status_changed_at_ms >= $1 AND status_changed_at_ms <= $2 \
+             AND ($3 = 0 OR container_id = $3) ORDER BY {order_by} LIMIT $4 OFFSET $5) AS page"
+        );
         let query = self
             .report_query(sqlx::AssertSqlSafe(sql))
             .bind(window.from_ms)
@@ -279,15 +275,12 @@ impl Store {
             .bind(limit.unwrap_or(i64::MAX))
             .bind(offset);
         let row = query.fetch_one(&self.pool).await?;
-        let mut changes = match self.backend {
-            Backend::Sqlite => decode_json_page(&row.try_get::<String, _>(0)?)?,
-            // `string_agg` of no rows is NULL.
-            Backend::Postgres => decode_status_entries(
-                row.try_get::<Option<Vec<u8>>, _>(0)?
-                    .as_deref()
-                    .unwrap_or_default(),
-            )?,
-        };
+        // The aggregate of no rows is NULL.
+        let mut changes = decode_status_entries(
+            row.try_get::<Option<Vec<u8>>, _>(0)?
+                .as_deref()
+                .unwrap_or_default(),
+        )?;
         // A stable sort of sorted input is a single pass. On the raw integers: comparing
         // `OffsetDateTime`s (offset-aware) made this pass a tenth of the request.
         changes.sort_by(|a, b| match order {
@@ -333,25 +326,8 @@ struct RawChange {
     at_ms: i64,
 }
 
-/// The SQLite page: a JSON array of `[order id, certificate id, status, changed at (ms)]`.
-fn decode_json_page(page: &str) -> Result<Vec<RawChange>, StoreError> {
-    // Statuses are plain names, borrowed from the page rather than allocated.
-    let rows: Vec<(i64, i64, &str, i64)> = serde_json::from_str(page)
-        .map_err(|e| StoreError::Corrupt(format!("status-change page: {e}")))?;
-    rows.into_iter()
-        .map(|(id, certificate_id, status, at_ms)| {
-            Ok(RawChange {
-                id,
-                certificate_id,
-                status: status.parse().map_err(StoreError::Corrupt)?,
-                at_ms,
-            })
-        })
-        .collect()
-}
-
-/// The bytes a status is packed as in PostgreSQL's `orders.status_entry` (migration 0009),
-/// by position.
+/// The bytes a status is packed as in `orders.status_entry` (PostgreSQL migration 0009,
+/// SQLite 0012), by position.
 const ENTRY_STATUSES: [OrderStatus; 5] = [
     OrderStatus::Pending,
     OrderStatus::Issued,
@@ -364,7 +340,7 @@ const ENTRY_STATUSES: [OrderStatus; 5] = [
 /// the status byte.
 const ENTRY_LEN: usize = 25;
 
-/// The PostgreSQL page: `status_entry` values back to back.
+/// A page: `status_entry` values back to back.
 fn decode_status_entries(page: &[u8]) -> Result<Vec<RawChange>, StoreError> {
     let entries = page.chunks_exact(ENTRY_LEN);
     if !entries.remainder().is_empty() {

@@ -2,8 +2,9 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use certkeeper_core::CoreError;
 use certkeeper_core::reports::StatusChangeOrder;
 use certkeeper_core::reports::StatusChangeQuery;
@@ -13,7 +14,6 @@ use certkeeper_domain::reports::{StatusWindow, WindowError};
 use super::error::{Caller, DcError};
 use super::wire::{DcErrorBody, ExpiringBucket, ExpiringReport, Orders, Page, StatusChanges};
 use crate::AppState;
-use crate::respond::sized_json;
 
 /// DigiCert's largest page.
 const MAX_LIMIT: i64 = 1000;
@@ -232,15 +232,11 @@ pub(crate) async fn status_changes(
             }),
         }
     };
-    // An entry is about 64 bytes: `{"order_id":…,"certificate_id":…,"status":"issued"},`.
-    sized_json(&body, 64 * page.changes.len() + 64).map_err(|e| {
-        tracing::error!(error = %e, "writing the status-change list");
-        DcError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "An error occurred while processing your request.",
-        )
-    })
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body.to_json(),
+    )
+        .into_response())
 }
 
 pub(crate) fn fallback() -> DcError {
