@@ -34,7 +34,7 @@ pub use collections::{CollectionFields, StoredCollection};
 pub use error::StoreError;
 pub use orders::{IssuedCertificate, NewOrder, OrderState};
 pub use reports::{ReportScope, StatusChange, StatusChangeOrder};
-pub use seed::{KEPT_WHILE_SEEDING, REBUILD_INDEXES_FROM, SeedReport};
+pub use seed::{KEPT_WHILE_SEEDING, REBUILD_INDEXES_FROM, RIGHT_EDGE_INDEXES, SeedReport};
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

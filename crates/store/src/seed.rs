@@ -157,18 +157,24 @@ async fn max_id(conn: &mut sqlx::AnyConnection, table: &str) -> Result<i64, Stor
 pub const REBUILD_INDEXES_FROM: i64 = 100_000;
 
 /// Secondary indexes that seeding's rows extend at their right edge (keys led by the row's
-/// id, by an id, or by an identifier seeding prefixes with the row number): kept up to date
-/// while seeding, which costs less than building them again over the whole table.
-pub const KEPT_WHILE_SEEDING: [&str; 7] = [
-    "certificates_organization",
+/// id, by an id, or by an identifier seeding prefixes with the row number). SQLite keeps them
+/// up to date while seeding, which costs less than building them again over the whole table.
+/// PostgreSQL does too when the run adds to a larger inventory; when the run is at least as
+/// large as what is there, it drops and rebuilds them as well: each kept index costs it a
+/// B-tree insert and its WAL record per row, and with these kept the rows took 45 % longer
+/// to load than the sorted builds took afterwards (0.9M certificates into an empty database:
+/// 106–111k rows/s kept, 127–138k rebuilt; docs/benchmarks.md).
+pub const RIGHT_EDGE_INDEXES: [&str; 6] = [
     "certificates_container",
     "certificates_listing",
     "certificates_serial",
     "certificates_thumbprint",
     "order_status_changes_order",
-    // Partial, and seeded rows never match it (they have a thumbprint or no DER).
-    "certificates_backfill",
+    "certificates_organization",
 ];
+
+/// Secondary indexes always kept while seeding: partial ones seeded rows never enter.
+pub const KEPT_WHILE_SEEDING: [&str; 1] = ["certificates_backfill"];
 
 /// The tables seeding fills.
 const SEEDED_TABLES: [&str; 3] = ["certificates", "orders", "order_status_changes"];
@@ -206,8 +212,12 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<SeedReport, StoreError> {
         let (saved, keys) = if count >= REBUILD_INDEXES_FROM {
+            let rebuild_right_edge = self.backend == Backend::Postgres && {
+                let mut conn = self.pool.acquire().await?;
+                count >= max_id(&mut conn, "certificates").await?
+            };
             (
-                self.drop_secondary_indexes().await?,
+                self.drop_secondary_indexes(rebuild_right_edge).await?,
                 self.drop_foreign_keys().await?,
             )
         } else {
@@ -386,10 +396,18 @@ impl Store {
         }
     }
 
-    /// Drops the seeded tables' secondary indexes and returns their definitions.
-    async fn drop_secondary_indexes(&self) -> Result<Vec<SavedIndex>, StoreError> {
+    /// Drops the seeded tables' secondary indexes, but those always kept and, unless
+    /// `right_edge` is asked, the [`RIGHT_EDGE_INDEXES`]; returns their definitions.
+    async fn drop_secondary_indexes(
+        &self,
+        right_edge: bool,
+    ) -> Result<Vec<SavedIndex>, StoreError> {
         let mut saved = self.secondary_indexes().await?;
-        saved.retain(|index| !KEPT_WHILE_SEEDING.contains(&index.name.as_str()));
+        saved.retain(|index| {
+            let name = index.name.as_str();
+            !KEPT_WHILE_SEEDING.contains(&name)
+                && (right_edge || !RIGHT_EDGE_INDEXES.contains(&name))
+        });
         let _turn = self.writer_turn().await;
         for index in &saved {
             sqlx::query(sqlx::AssertSqlSafe(format!(
