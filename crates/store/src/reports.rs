@@ -267,20 +267,21 @@ impl Store {
              WHERE status_changed_at_ms >= $1 AND status_changed_at_ms <= $2 \
              AND ($3 = 0 OR container_id = $3) ORDER BY {order_by} LIMIT $4 OFFSET $5) AS page"
         );
-        let query = self
-            .report_query(sqlx::AssertSqlSafe(sql))
-            .bind(window.from_ms)
-            .bind(window.to_ms)
-            .bind(scope.aggregate_key())
-            .bind(limit.unwrap_or(i64::MAX))
-            .bind(offset);
-        let row = query.fetch_one(&self.pool).await?;
-        // The aggregate of no rows is NULL.
-        let mut changes = decode_status_entries(
-            row.try_get::<Option<Vec<u8>>, _>(0)?
-                .as_deref()
-                .unwrap_or_default(),
-        )?;
+        let page = PageQuery {
+            sql: &sql,
+            scope,
+            limit: limit.unwrap_or(i64::MAX),
+            offset,
+        };
+        let halves = if self.backend == Backend::Postgres && limit.is_none() && offset == 0 {
+            self.status_entries_in_halves(&page, window).await?
+        } else {
+            None
+        };
+        let mut changes = match halves {
+            Some(changes) => changes,
+            None => self.status_entries(&self.pool, &page, window).await?,
+        };
         // A stable sort of sorted input is a single pass. On the raw integers: comparing
         // `OffsetDateTime`s (offset-aware) made this pass a tenth of the request.
         changes.sort_by(|a, b| match order {
@@ -316,6 +317,91 @@ impl Store {
         };
         Ok((changes, total))
     }
+
+    /// One page of status entries, decoded, from `executor`.
+    async fn status_entries<'e>(
+        &self,
+        executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+        page: &PageQuery<'_>,
+        window: StatusWindow,
+    ) -> Result<Vec<RawChange>, StoreError> {
+        let row = self
+            .report_query(sqlx::AssertSqlSafe(page.sql.to_owned()))
+            .bind(window.from_ms)
+            .bind(window.to_ms)
+            .bind(page.scope.aggregate_key())
+            .bind(page.limit)
+            .bind(page.offset)
+            .fetch_one(executor)
+            .await?;
+        // The aggregate of no rows is NULL.
+        decode_status_entries(
+            row.try_get::<Option<Vec<u8>>, _>(0)?
+                .as_deref()
+                .unwrap_or_default(),
+        )
+    }
+
+    /// A whole list on PostgreSQL as two halves of the window read at once, on two
+    /// connections that share one snapshot (`pg_export_snapshot`), so the answer is the one a
+    /// single query would give. A backend reads an index on one core: at 10M certificates the
+    /// 7-day list (~90,000 orders) was ~20 ms of PostgreSQL's time read whole, ~11 ms per half
+    /// read side by side. `None` when no second connection is idle: the caller then reads it
+    /// whole rather than wait, so a busy pool is never made busier. The halves come back in
+    /// either order; the caller's sort puts two sorted runs together in one merge.
+    async fn status_entries_in_halves(
+        &self,
+        page: &PageQuery<'_>,
+        window: StatusWindow,
+    ) -> Result<Option<Vec<RawChange>>, StoreError> {
+        const SNAPSHOT_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+        if window.to_ms <= window.from_ms {
+            return Ok(None);
+        }
+        let Some(mut second) = self.pool.try_begin_with(SNAPSHOT_READ).await? else {
+            return Ok(None);
+        };
+        let mut first = self.pool.begin_with(SNAPSHOT_READ).await?;
+        let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
+            .fetch_one(&mut *first)
+            .await?;
+        // A utility statement takes no parameters; the id is PostgreSQL's own
+        // (`00000003-0000001B-1`), checked before it is written into the statement.
+        if snapshot.is_empty() || !snapshot.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Err(StoreError::Corrupt(format!("snapshot id {snapshot:?}")));
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SET TRANSACTION SNAPSHOT '{snapshot}'"
+        )))
+        .execute(&mut *second)
+        .await?;
+        let mid = window.from_ms + (window.to_ms - window.from_ms) / 2;
+        let older = StatusWindow {
+            from_ms: window.from_ms,
+            to_ms: mid,
+        };
+        let newer = StatusWindow {
+            from_ms: mid + 1,
+            to_ms: window.to_ms,
+        };
+        let (newer, older) = tokio::join!(
+            self.status_entries(&mut *first, page, newer),
+            self.status_entries(&mut *second, page, older)
+        );
+        let mut changes = newer?;
+        changes.extend(older?);
+        first.commit().await?;
+        second.commit().await?;
+        Ok(Some(changes))
+    }
+}
+
+/// The statement reading one page of status entries, and what it binds besides the window.
+struct PageQuery<'a> {
+    sql: &'a str,
+    scope: ReportScope,
+    limit: i64,
+    offset: i64,
 }
 
 /// A status-change row as the database gave it, before its instant becomes a date.

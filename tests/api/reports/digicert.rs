@@ -304,4 +304,64 @@ async fn status_changes(db: Db) {
     assert_eq!(r.text, "{}");
 }
 
-both_databases!(expiring_buckets, status_changes);
+/// A whole list is read in two halves of its window on PostgreSQL (see
+/// `Store::status_entries_in_halves`): orders at the window's start, on both sides of its
+/// middle and at its end are each listed once, in every order.
+async fn status_changes_across_the_middle(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let now = datetime!(2026-05-04 12:00 UTC);
+    // The window of `seconds=2` is [now - 2 s, now]; its middle is now - 1 s.
+    let mut made = Vec::new();
+    for (name, ms) in [
+        ("start", -2000),
+        ("middle", -1000),
+        ("past-middle", -999),
+        ("end", 0),
+    ] {
+        let (cert, _) = create_at(
+            &app,
+            &format!("{name}.example.test"),
+            now + Duration::milliseconds(ms),
+        )
+        .await;
+        made.push(cert);
+    }
+    app.clock.set(now);
+    let list = |q: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .call(
+                    Method::GET,
+                    &format!("/services/v2/order/certificate/status-changes?{q}"),
+                    Some(&app.admin_key),
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, 200, "{q}: {}", r.text);
+            r.body["orders"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{q}: {}", r.text))
+                .iter()
+                .map(|o| o["certificate_id"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    let oldest_first = made.clone();
+    let newest_first: Vec<i64> = made.iter().rev().copied().collect();
+    assert_eq!(list("seconds=2").await, newest_first);
+    assert_eq!(
+        list("seconds=2&sort=status_last_updated").await,
+        oldest_first
+    );
+    // Orders are created in that order, so their ids follow it too.
+    assert_eq!(list("seconds=2&sort=order_id").await, oldest_first);
+    assert_eq!(list("seconds=2&sort=-order_id").await, newest_first);
+    assert_eq!(list("seconds=1").await, newest_first[..3].to_vec());
+}
+
+both_databases!(
+    expiring_buckets,
+    status_changes,
+    status_changes_across_the_middle
+);
