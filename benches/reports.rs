@@ -39,7 +39,9 @@ async fn main() {
         .as_i64()
         .expect("containerId");
     let t = Instant::now();
-    for (project, n) in [("big", total - small), ("small", small)] {
+    // The small project first: each run then goes into a database no larger than itself,
+    // which is how seeding is fastest (see `seed::RIGHT_EDGE_INDEXES`).
+    for (project, n) in [("small", small), ("big", total - small)] {
         let n = n.to_string();
         print!(
             "{}",
