@@ -273,14 +273,10 @@ impl Store {
             limit: limit.unwrap_or(i64::MAX),
             offset,
         };
-        let halves = if self.backend == Backend::Postgres && limit.is_none() && offset == 0 {
+        let mut changes = if self.backend == Backend::Postgres && limit.is_none() && offset == 0 {
             self.status_entries_in_halves(&page, window).await?
         } else {
-            None
-        };
-        let mut changes = match halves {
-            Some(changes) => changes,
-            None => self.status_entries(&self.pool, &page, window).await?,
+            self.status_entries(&self.pool, &page, window).await?
         };
         // A stable sort of sorted input is a single pass. On the raw integers: comparing
         // `OffsetDateTime`s (offset-aware) made this pass a tenth of the request.
@@ -346,28 +342,40 @@ impl Store {
     /// connections that share one snapshot (`pg_export_snapshot`), so the answer is the one a
     /// single query would give. A backend reads an index on one core: at 10M certificates the
     /// 7-day list (~90,000 orders) was ~20 ms of PostgreSQL's time read whole, ~11 ms per half
-    /// read side by side. `None` when no second connection is idle: the caller then reads it
-    /// whole rather than wait, so a busy pool is never made busier. The halves come back in
-    /// either order; the caller's sort puts two sorted runs together in one merge.
+    /// read side by side. The second connection is only taken when the pool has one to give
+    /// at once (idle, or room to open one within [`SECOND_CONNECTION_WAIT`]); otherwise the
+    /// list is read whole on the first, so a request never holds one connection while waiting
+    /// for another behind requests doing the same. The halves come back in either order; the
+    /// caller's sort puts two sorted runs together in one merge.
     async fn status_entries_in_halves(
         &self,
         page: &PageQuery<'_>,
         window: StatusWindow,
-    ) -> Result<Option<Vec<RawChange>>, StoreError> {
+    ) -> Result<Vec<RawChange>, StoreError> {
         const SNAPSHOT_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-        if window.to_ms <= window.from_ms {
-            return Ok(None);
-        }
-        let Some(mut second) = self.pool.try_begin_with(SNAPSHOT_READ).await? else {
-            return Ok(None);
-        };
         let mut first = self.pool.begin_with(SNAPSHOT_READ).await?;
+        let second = match self.pool.try_begin_with(SNAPSHOT_READ).await? {
+            Some(tx) => Some(tx),
+            None if self.pool.size() < self.pool.options().get_max_connections() => {
+                tokio::time::timeout(SECOND_CONNECTION_WAIT, self.pool.begin_with(SNAPSHOT_READ))
+                    .await
+                    .ok()
+                    .transpose()?
+            }
+            None => None,
+        };
+        let (Some(mut second), true) = (second, window.to_ms > window.from_ms) else {
+            let changes = self.status_entries(&mut *first, page, window).await?;
+            first.commit().await?;
+            return Ok(changes);
+        };
         let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
             .fetch_one(&mut *first)
             .await?;
         // A utility statement takes no parameters; the id is PostgreSQL's own
         // (`00000003-0000001B-1`), checked before it is written into the statement.
-        if snapshot.is_empty() || !snapshot.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        let well_formed = |b: u8| b.is_ascii_hexdigit() || b == b'-';
+        if snapshot.is_empty() || !snapshot.bytes().all(well_formed) {
             return Err(StoreError::Corrupt(format!("snapshot id {snapshot:?}")));
         }
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -392,9 +400,13 @@ impl Store {
         changes.extend(older?);
         first.commit().await?;
         second.commit().await?;
-        Ok(Some(changes))
+        Ok(changes)
     }
 }
+
+/// How long a whole status-change list waits for a second connection to be opened before it
+/// is read on one: opening one takes a few milliseconds here.
+const SECOND_CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The statement reading one page of status entries, and what it binds besides the window.
 struct PageQuery<'a> {
