@@ -26,6 +26,21 @@ impl ReportScope {
             ReportScope::Container(c) => c.0,
         }
     }
+
+    /// The status-change statements' condition on the scope, bound as `$3`
+    /// ([`Self::aggregate_key`]). Written per scope rather than as `($3 = 0 OR container_id
+    /// = $3)`: a statement must fix its index when it is prepared, and with the `OR` both
+    /// databases read every order of the window, then dropped other projects' (a project of
+    /// 1M certificates in 10M: 88,000 index entries read for 9,000 orders listed). This way a
+    /// project's list reads its own index range (`orders_container_status_changed`).
+    fn status_predicate(self) -> &'static str {
+        match self {
+            // `$3` is `ALL` (0) here: still referenced, so both statements bind the same
+            // parameters.
+            ReportScope::All => "$3 = 0",
+            ReportScope::Container(_) => "container_id = $3",
+        }
+    }
 }
 
 /// One order in the status-change list.
@@ -262,10 +277,11 @@ impl Store {
             Backend::Sqlite => "CAST(group_concat(status_entry, '') AS BLOB)",
             Backend::Postgres => "string_agg(status_entry, ''::bytea)",
         };
+        let in_scope = scope.status_predicate();
         let sql = format!(
             "SELECT {aggregate} FROM (SELECT status_entry FROM orders \
              WHERE status_changed_at_ms >= $1 AND status_changed_at_ms <= $2 \
-             AND ($3 = 0 OR container_id = $3) ORDER BY {order_by} LIMIT $4 OFFSET $5) AS page"
+             AND {in_scope} ORDER BY {order_by} LIMIT $4 OFFSET $5) AS page"
         );
         let page = PageQuery {
             sql: &sql,
@@ -297,10 +313,10 @@ impl Store {
 
         let total = if count_total {
             Some(
-                sqlx::query_scalar::<_, i64>(
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
                     "SELECT COUNT(*) FROM orders WHERE status_changed_at_ms >= $1 \
-                     AND status_changed_at_ms <= $2 AND ($3 = 0 OR container_id = $3)",
-                )
+                     AND status_changed_at_ms <= $2 AND {in_scope}"
+                )))
                 .persistent(self.keep_report_plans())
                 .bind(window.from_ms)
                 .bind(window.to_ms)
