@@ -370,17 +370,20 @@ impl Store {
     ) -> Result<Vec<RawChange>, StoreError> {
         const SNAPSHOT_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
         let mut first = self.pool.begin_with(SNAPSHOT_READ).await?;
-        let second = match self.pool.try_begin_with(SNAPSHOT_READ).await? {
-            Some(tx) => Some(tx),
-            None if self.pool.size() < self.pool.options().get_max_connections() => {
-                tokio::time::timeout(SECOND_CONNECTION_WAIT, self.pool.begin_with(SNAPSHOT_READ))
-                    .await
-                    .ok()
-                    .transpose()?
-            }
-            None => None,
+        // A window of one millisecond has no halves.
+        let second = if window.to_ms <= window.from_ms {
+            None
+        } else if let Some(tx) = self.pool.try_begin_with(SNAPSHOT_READ).await? {
+            Some(tx)
+        } else if self.pool.size() < self.pool.options().get_max_connections() {
+            tokio::time::timeout(SECOND_CONNECTION_WAIT, self.pool.begin_with(SNAPSHOT_READ))
+                .await
+                .ok()
+                .transpose()?
+        } else {
+            None
         };
-        let (Some(mut second), true) = (second, window.to_ms > window.from_ms) else {
+        let Some(mut second) = second else {
             let changes = self.status_entries(&mut *first, page, window).await?;
             first.commit().await?;
             return Ok(changes);
