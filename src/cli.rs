@@ -104,6 +104,10 @@ struct ServeArgs {
     /// Contact for the ACME account, e.g. `mailto:ops@example.com`.
     #[arg(long, env = "CERTKEEPER_ACME_CONTACT")]
     acme_contact: Option<String>,
+    /// SQLite durability: `full` (default; every acknowledged write survives a power loss) or
+    /// `normal` (the last commits may roll back after a power loss or OS crash).
+    #[arg(long, env = "CERTKEEPER_SQLITE_SYNCHRONOUS")]
+    sqlite_synchronous: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,8 +241,9 @@ pub async fn run(cli: Cli) -> CliResult {
         over.acme_eab_kid = s.acme_eab_kid.clone();
         over.acme_eab_hmac = s.acme_eab_hmac.clone();
         over.acme_contact = s.acme_contact.clone();
+        over.sqlite_synchronous = s.sqlite_synchronous.clone();
     }
-    let config = Config::resolve(file, over);
+    let config = Config::resolve(file, over)?;
     match cli.command {
         // Seeding's statements take seconds by design: sqlx's slow-statement warnings
         // would be noise there.
@@ -270,7 +275,7 @@ fn init_logging(filter: &str) {
 
 /// A core for commands that never touch sealed data, so they need no master key.
 async fn offline_core(config: &Config) -> Result<Core, Box<dyn std::error::Error>> {
-    let store = Store::connect(&config.database).await?;
+    let store = Store::connect_with(&config.database, config.store_options()).await?;
     // Operator commands seal nothing; a throwaway key keeps the type honest.
     let key = certkeeper_domain::sealing::MasterKey::generate()?;
     Ok(Core::new(store, Arc::new(SystemClock), key))
@@ -278,7 +283,7 @@ async fn offline_core(config: &Config) -> Result<Core, Box<dyn std::error::Error
 
 /// The core with everything `serve` needs: master key, built-in CA, DNS checker.
 async fn full_core(config: &Config) -> Result<Core, Box<dyn std::error::Error>> {
-    let store = Store::connect(&config.database).await?;
+    let store = Store::connect_with(&config.database, config.store_options()).await?;
     let master_key =
         certkeeper_core::masterkey::load_or_create(&store, &config.master_key_file).await?;
     let now = time::OffsetDateTime::now_utc();
@@ -394,10 +399,35 @@ async fn serve(config: Config) -> CliResult {
             }
         }
     });
-    certkeeper_server::serve(listener, AppState { core }, shutdown_signal()).await?;
+    // SIGTERM or Ctrl-C: stop accepting, let in-flight requests finish (for at most
+    // SHUTDOWN_GRACE), then commit what the writer holds and close the database.
+    let (signalled_tx, signalled) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = signalled_tx.send(());
+    };
+    let server = certkeeper_server::serve(listener, AppState { core }, signal);
+    let grace = async move {
+        if signalled.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served?,
+        () = grace => tracing::warn!(
+            seconds = SHUTDOWN_GRACE.as_secs(),
+            "requests still in flight after the shutdown grace period; closing anyway"
+        ),
+    }
     store.close().await;
+    tracing::info!("database closed; exiting");
     Ok(())
 }
+
+/// How long a SIGTERM waits for in-flight requests before closing the database regardless.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn shutdown_signal() {
     let ctrl_c = async {

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use certkeeper_store::{StoreOptions, Synchronous};
 use serde::Deserialize;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -31,6 +32,8 @@ pub struct FileConfig {
     pub acme_eab_kid: Option<String>,
     pub acme_eab_hmac: Option<String>,
     pub acme_contact: Option<String>,
+    /// `full` (default) or `normal`.
+    pub sqlite_synchronous: Option<String>,
 }
 
 impl FileConfig {
@@ -62,6 +65,8 @@ pub struct Config {
     pub acme_eab_kid: Option<String>,
     pub acme_eab_hmac: Option<String>,
     pub acme_contact: Option<String>,
+    /// SQLite's durability: `full` unless `normal` is asked for explicitly.
+    pub sqlite_synchronous: Synchronous,
 }
 
 /// What flags and environment gave (clap already applied flag-over-env): the same settings as
@@ -69,7 +74,7 @@ pub struct Config {
 pub type Overrides = FileConfig;
 
 impl Config {
-    pub fn resolve(file: FileConfig, over: Overrides) -> Self {
+    pub fn resolve(file: FileConfig, over: Overrides) -> Result<Self, String> {
         let database = over
             .database
             .or(file.database)
@@ -78,7 +83,11 @@ impl Config {
             .master_key_file
             .or(file.master_key_file)
             .unwrap_or_else(|| default_master_key_file(&database));
-        Self {
+        let sqlite_synchronous = match over.sqlite_synchronous.or(file.sqlite_synchronous) {
+            Some(s) => s.parse()?,
+            None => Synchronous::default(),
+        };
+        Ok(Self {
             listen: over
                 .listen
                 .or(file.listen)
@@ -107,6 +116,14 @@ impl Config {
             acme_eab_kid: over.acme_eab_kid.or(file.acme_eab_kid),
             acme_eab_hmac: over.acme_eab_hmac.or(file.acme_eab_hmac),
             acme_contact: over.acme_contact.or(file.acme_contact),
+            sqlite_synchronous,
+        })
+    }
+
+    /// How the store connects.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            sqlite_synchronous: self.sqlite_synchronous,
         }
     }
 }
@@ -136,11 +153,13 @@ mod tests {
                 listen: Some("127.0.0.1:2".into()),
                 ..Default::default()
             },
-        );
+        )
+        .unwrap();
         assert_eq!(c.listen, "127.0.0.1:2");
         assert_eq!(c.database, "sqlite://data/x.db");
         assert_eq!(c.master_key_file, PathBuf::from("data/master.key"));
-        let d = Config::resolve(FileConfig::default(), Overrides::default());
+        let d = Config::resolve(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(d.sqlite_synchronous, Synchronous::Full);
         assert_eq!(d.listen, DEFAULT_LISTEN);
         assert_eq!(d.master_key_file, PathBuf::from("master.key"));
         let pg = Config::resolve(
@@ -149,8 +168,33 @@ mod tests {
                 database: Some("postgres://h/d".into()),
                 ..Default::default()
             },
-        );
+        )
+        .unwrap();
         assert_eq!(pg.master_key_file, PathBuf::from("master.key"));
+    }
+
+    #[test]
+    fn sqlite_synchronous_is_full_unless_normal_is_asked_for() {
+        let file = FileConfig {
+            sqlite_synchronous: Some("normal".into()),
+            ..Default::default()
+        };
+        let c = Config::resolve(file.clone(), Overrides::default()).unwrap();
+        assert_eq!(c.sqlite_synchronous, Synchronous::Normal);
+        let over = Overrides {
+            sqlite_synchronous: Some("FULL".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Config::resolve(file, over).unwrap().sqlite_synchronous,
+            Synchronous::Full
+        );
+        let bad = Overrides {
+            sqlite_synchronous: Some("off".into()),
+            ..Default::default()
+        };
+        let err = Config::resolve(FileConfig::default(), bad).unwrap_err();
+        assert!(err.contains("expected full or normal"), "{err}");
     }
 
     #[test]

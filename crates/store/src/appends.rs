@@ -15,6 +15,7 @@ use certkeeper_domain::ids::OrderId;
 use certkeeper_domain::order::OrderStatus;
 use serde_json::json;
 
+use crate::conn::{WriteConn, args};
 use crate::time_ms::to_ms;
 use crate::{Backend, StoreError};
 
@@ -60,9 +61,9 @@ impl Appends {
     }
 
     /// Writes everything gathered, inside `conn`'s transaction.
-    pub(crate) async fn write(
+    pub(crate) async fn write<C: WriteConn>(
         self,
-        conn: &mut sqlx::AnyConnection,
+        conn: &mut C,
         backend: Backend,
     ) -> Result<(), StoreError> {
         let (audit_sql, history_sql) = match backend {
@@ -74,7 +75,7 @@ impl Appends {
                 continue;
             }
             let rows = serde_json::Value::Array(rows).to_string();
-            sqlx::query(sql).bind(rows).execute(&mut *conn).await?;
+            conn.execute(sql, args![rows]).await?;
         }
         Ok(())
     }

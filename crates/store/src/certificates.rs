@@ -11,13 +11,12 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::appends::Appends;
+use crate::conn::{WriteConn, args};
+use crate::counts::bump_counts;
 use crate::hourly::Deltas;
 use crate::orders::OrderState;
 use crate::time_ms::{from_ms, to_ms};
 use crate::{Backend, Store, StoreError, audit};
-
-/// How many rows each project's count is spread over.
-const COUNT_SHARDS: i64 = 16;
 
 /// `SELECT <certificate record columns> FROM certificates c JOIN projects p ... <rest>`; with
 /// two arguments, the first is more columns to select.
@@ -152,85 +151,69 @@ fn record_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
     })
 }
 
-/// Adds to a project's counts, on a random shard.
-pub(crate) async fn bump_counts(
-    conn: &mut sqlx::AnyConnection,
-    container: ContainerId,
-    total: i64,
-    organization: i64,
-) -> Result<(), StoreError> {
-    let shard = rand::random::<u32>() as i64 % COUNT_SHARDS;
-    sqlx::query(
-        "INSERT INTO certificate_counts (container_id, shard, total, organization) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (container_id, shard) DO UPDATE SET total = certificate_counts.total + excluded.total, \
-         organization = certificate_counts.organization + excluded.organization",
-    )
-    .bind(container.0)
-    .bind(shard)
-    .bind(total)
-    .bind(organization)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Inserts one certificate and its audit record on `conn` (inside the caller's transaction).
 /// Returns the outcome and the organization-count delta; counts are bumped by the caller, once
 /// per batch.
-pub(crate) async fn insert_one(
-    conn: &mut sqlx::AnyConnection,
+pub(crate) async fn insert_one<C: WriteConn>(
+    conn: &mut C,
     appends: &mut Appends,
     new: NewCertificate,
     mut audit_event: NewAuditEvent,
 ) -> Result<InsertOutcome, StoreError> {
     let (key_type, key_size) = new.summary.key_type_and_size();
-    let inserted = sqlx::query(
-        "INSERT INTO certificates (ssl_certificate_id, container_id, scope, certificate_type, domain_name, \
-         additional_names, public_key_info, signature_algorithm, issuer, subject, serial_number, \
-         fingerprint_sha256, not_before_ms, not_after_ms, certificate_der, chain_pem, private_key_sealed, \
-         created_at_ms, last_modified_ms, issued_cn, thumbprint, key_type, key_size) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19, $20, $21, $22) \
-         ON CONFLICT (container_id, fingerprint_sha256) DO NOTHING RETURNING id",
-    )
-    .bind(new.ssl_certificate_id.to_string())
-    .bind(new.container_id.0)
-    .bind(new.scope.id())
-    .bind(new.certificate_type.as_str())
-    .bind(&new.summary.domain_name)
-    .bind(new.summary.additional_names.join(","))
-    .bind(&new.summary.public_key_info)
-    .bind(&new.summary.signature_algorithm)
-    .bind(&new.summary.issuer)
-    .bind(&new.summary.subject)
-    .bind(&new.summary.serial_number)
-    .bind(&new.summary.fingerprint_sha256)
-    .bind(to_ms(new.summary.not_before))
-    .bind(to_ms(new.summary.not_after))
-    .bind(&new.der)
-    .bind(&new.chain_pem)
-    .bind(&new.private_key_sealed)
-    .bind(to_ms(new.at))
-    .bind(&new.summary.common_name)
-    .bind(&new.summary.thumbprint_sha1)
-    .bind(key_type.map(str::to_string))
-    .bind(key_size)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = inserted else {
-        let existing: i64 = sqlx::query(
-            "SELECT id FROM certificates WHERE container_id = $1 AND fingerprint_sha256 = $2",
+    let s = &new.summary;
+    let inserted = conn
+        .fetch_i64(
+            "INSERT INTO certificates (ssl_certificate_id, container_id, scope, certificate_type, domain_name, \
+             additional_names, public_key_info, signature_algorithm, issuer, subject, serial_number, \
+             fingerprint_sha256, not_before_ms, not_after_ms, certificate_der, chain_pem, private_key_sealed, \
+             created_at_ms, last_modified_ms, issued_cn, thumbprint, key_type, key_size) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19, $20, $21, $22) \
+             ON CONFLICT (container_id, fingerprint_sha256) DO NOTHING RETURNING id",
+            args![
+                new.ssl_certificate_id.to_string(),
+                new.container_id.0,
+                new.scope.id(),
+                new.certificate_type.as_str(),
+                &s.domain_name,
+                s.additional_names.join(","),
+                &s.public_key_info,
+                &s.signature_algorithm,
+                &s.issuer,
+                &s.subject,
+                &s.serial_number,
+                &s.fingerprint_sha256,
+                to_ms(s.not_before),
+                to_ms(s.not_after),
+                &new.der,
+                &new.chain_pem,
+                &new.private_key_sealed,
+                to_ms(new.at),
+                &s.common_name,
+                &s.thumbprint_sha1,
+                key_type,
+                key_size,
+            ],
         )
-        .bind(new.container_id.0)
-        .bind(&new.summary.fingerprint_sha256)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("id")?;
+        .await?;
+    let Some(id) = inserted else {
+        let existing = conn
+            .fetch_i64(
+                "SELECT id FROM certificates WHERE container_id = $1 AND fingerprint_sha256 = $2",
+                args![new.container_id.0, &new.summary.fingerprint_sha256],
+            )
+            .await?
+            .ok_or_else(|| {
+                StoreError::Corrupt(
+                    "a duplicate certificate vanished within its transaction".into(),
+                )
+            })?;
         return Ok(InsertOutcome::Duplicate(CertificateId(existing)));
     };
     // Everything in the record is known here: no read-back inside the write transaction.
     let at = from_ms(to_ms(new.at))?;
     let record = CertificateRecord {
-        id: CertificateId(row.try_get("id")?),
+        id: CertificateId(id),
         ssl_certificate_id: new.ssl_certificate_id,
         project_id: new.project_id,
         container_id: new.container_id,
@@ -382,7 +365,13 @@ impl Store {
         .await?;
         if let Some(row) = changed {
             let delta = if scope == Scope::Organization { 1 } else { -1 };
-            bump_counts(&mut tx, ContainerId(row.try_get("container_id")?), 0, delta).await?;
+            bump_counts(
+                &mut *tx,
+                ContainerId(row.try_get("container_id")?),
+                0,
+                delta,
+            )
+            .await?;
         } else {
             // Same scope as before: still a modification the user asked for.
             sqlx::query("UPDATE certificates SET last_modified_ms = $1 WHERE id = $2")
@@ -425,7 +414,7 @@ impl Store {
             return Ok(None);
         }
         bump_counts(
-            &mut tx,
+            &mut *tx,
             record.container_id,
             -1,
             -i64::from(record.scope == Scope::Organization),
@@ -433,7 +422,7 @@ impl Store {
         .await?;
         let mut deltas = Deltas::default();
         deltas.record(&record, -1);
-        deltas.apply(&mut tx).await?;
+        deltas.apply(&mut *tx).await?;
         audit::insert(&mut tx, &audit_event(&record)).await?;
         tx.commit().await?;
         Ok(Some(record))

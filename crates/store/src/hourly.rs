@@ -13,6 +13,7 @@ use certkeeper_domain::certificate::CertificateRecord;
 use certkeeper_domain::ids::ContainerId;
 
 use crate::StoreError;
+use crate::conn::{WriteConn, args};
 use crate::time_ms::to_ms;
 
 pub(crate) const HOUR_MS: i64 = 3_600_000;
@@ -85,16 +86,12 @@ impl Deltas {
         }
     }
 
-    pub(crate) async fn apply(self, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+    pub(crate) async fn apply<C: WriteConn>(self, conn: &mut C) -> Result<(), StoreError> {
         for ((table, container, hour), n) in self.0 {
             if n == 0 {
                 continue;
             }
-            sqlx::query(table.upsert())
-                .bind(container)
-                .bind(hour)
-                .bind(n)
-                .execute(&mut *conn)
+            conn.execute(table.upsert(), args![container, hour, n])
                 .await?;
         }
         Ok(())

@@ -1,15 +1,20 @@
 //! certkeeper's storage authority: every SQL statement lives here.
 //!
-//! One SQL text serves SQLite and PostgreSQL through sqlx's `Any` driver (`$n` placeholders,
-//! `RETURNING`, `ON CONFLICT`); only the DDL differs (`migrations/sqlite`,
-//! `migrations/postgres`). Rows are read into private row types and converted to domain types
-//! here, so nothing above this crate sees a column name.
+//! One SQL text serves SQLite and PostgreSQL (`$n` placeholders, `RETURNING`, `ON CONFLICT`);
+//! only the DDL differs (`migrations/sqlite`, `migrations/postgres`). Reads and the rarer
+//! writes go through sqlx's `Any` driver on both; the hot writes go through the group-commit
+//! writer ([`writer`]), which on SQLite runs each batch on a thread of its own through rusqlite
+//! ([`sqlite`]) and on PostgreSQL through sqlx, the same statements either way ([`conn`]).
+//! Rows are read into private row types and converted to domain types here, so nothing above
+//! this crate sees a column name.
 
 mod apikeys;
 mod appends;
 mod audit;
 mod certificates;
 mod collections;
+mod conn;
+mod counts;
 mod error;
 mod hourly;
 mod orders;
@@ -18,6 +23,7 @@ mod query_sql;
 mod reports;
 mod seed;
 mod settings;
+mod sqlite;
 mod time_ms;
 mod writer;
 
@@ -35,6 +41,7 @@ pub use error::StoreError;
 pub use orders::{IssuedCertificate, NewOrder, OrderState};
 pub use reports::{ReportScope, StatusChange, StatusChangeOrder};
 pub use seed::{KEPT_WHILE_SEEDING, REBUILD_INDEXES_FROM, RIGHT_EDGE_INDEXES, SeedReport};
+pub use sqlite::Synchronous;
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,12 +62,25 @@ pub struct Store {
     writer: writer::Writer,
 }
 
+/// How a store connects, beyond its URL.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreOptions {
+    /// SQLite's durability mode (ignored on PostgreSQL, whose `synchronous_commit` stays on).
+    pub sqlite_synchronous: Synchronous,
+}
+
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl Store {
-    /// Connects, creating a SQLite file if it does not exist, and applies pending migrations.
+    /// Connects with the default (durable) options; see [`Store::connect_with`].
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// Connects, creating a SQLite file if it does not exist, and applies pending migrations.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        let store_options = options;
         sqlx::any::install_default_drivers();
         let (backend, url) = normalize_url(url)?;
         let options = AnyConnectOptions::from_str(&url)
@@ -69,16 +89,10 @@ impl Store {
             Backend::Sqlite => AnyPoolOptions::new()
                 .max_connections(8)
                 .min_connections(1)
-                // Memory-mapped reads (up to SQLite's 2 GiB cap): report queries that visit
-                // many rows read pages in place instead of one read(2) each, about twice as fast.
-                .after_connect(|conn, _| {
+                .after_connect(move |conn, _| {
                     Box::pin(async move {
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                             PRAGMA cache_size = -65536; PRAGMA mmap_size = 2147418112",
-                        )
-                        .await?;
+                        let pragmas = sqlite::pragmas(store_options.sqlite_synchronous);
+                        conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
                         Ok(())
                     })
                 }),
@@ -108,8 +122,17 @@ impl Store {
         migrator.run(&pool).await?;
         let write_lock =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let writer =
-            writer::Writer::spawn(pool.clone(), write_lock.clone(), backend == Backend::Sqlite);
+        let writer = match (&write_lock, sqlite_path(&url)) {
+            (Some(lock), Some(path)) => {
+                writer::Writer::spawn_sqlite(&path, store_options.sqlite_synchronous, lock.clone())?
+            }
+            (Some(_), None) => {
+                return Err(StoreError::Config(format!(
+                    "SQLite needs a database file, not {url:?}"
+                )));
+            }
+            (None, _) => writer::Writer::spawn_postgres(pool.clone()),
+        };
         Ok(Self {
             pool,
             backend,
@@ -122,8 +145,10 @@ impl Store {
         self.backend
     }
 
-    /// Closes every connection (waiting for those in use).
+    /// Commits every write already handed to the writer, then closes every connection
+    /// (waiting for those in use).
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 

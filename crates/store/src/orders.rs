@@ -15,6 +15,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::appends::Appends;
+use crate::conn::{WriteConn, args};
 use crate::hourly::Deltas;
 use crate::time_ms::{from_ms, to_ms};
 use crate::{Store, StoreError};
@@ -60,8 +61,8 @@ pub struct OrderState {
 /// Moves an order `from → to` inside `conn`'s transaction, its history entry going to
 /// `appends`. `Ok(false)` when the stored status is no longer `from` (someone else moved it
 /// first).
-async fn change_status(
-    conn: &mut sqlx::AnyConnection,
+async fn change_status<C: WriteConn>(
+    conn: &mut C,
     appends: &mut Appends,
     order: OrderId,
     from: OrderStatus,
@@ -71,18 +72,13 @@ async fn change_status(
 ) -> Result<bool, StoreError> {
     from.transition(to)
         .map_err(|e| StoreError::Conflict(e.to_string()))?;
-    let moved = sqlx::query(
-        "UPDATE orders SET status = $1, problem = COALESCE($2, problem), status_changed_at_ms = $3, \
-         claimed_until_ms = NULL WHERE id = $4 AND status = $5",
-    )
-    .bind(to.as_str())
-    .bind(problem)
-    .bind(to_ms(at))
-    .bind(order.0)
-    .bind(from.as_str())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
+    let moved = conn
+        .execute(
+            "UPDATE orders SET status = $1, problem = COALESCE($2, problem), status_changed_at_ms = $3, \
+             claimed_until_ms = NULL WHERE id = $4 AND status = $5",
+            args![to.as_str(), problem, to_ms(at), order.0, from.as_str()],
+        )
+        .await?
         == 1;
     if moved {
         appends.history(order, to, to_ms(at));
@@ -91,23 +87,164 @@ async fn change_status(
 }
 
 /// The claim of [`Store::claim_order`] on `conn`: one statement, atomic on its own.
-pub(crate) async fn claim_order_on(
-    conn: &mut sqlx::AnyConnection,
+pub(crate) async fn claim_order_on<C: WriteConn>(
+    conn: &mut C,
     order: OrderId,
     now: OffsetDateTime,
     until: OffsetDateTime,
 ) -> Result<bool, StoreError> {
-    Ok(sqlx::query(
-        "UPDATE orders SET claimed_until_ms = $1 WHERE id = $2 AND status = 'pending' \
-         AND (claimed_until_ms IS NULL OR claimed_until_ms < $3)",
-    )
-    .bind(to_ms(until))
-    .bind(order.0)
-    .bind(to_ms(now))
-    .execute(conn)
-    .await?
-    .rows_affected()
+    Ok(conn
+        .execute(
+            "UPDATE orders SET claimed_until_ms = $1 WHERE id = $2 AND status = 'pending' \
+             AND (claimed_until_ms IS NULL OR claimed_until_ms < $3)",
+            args![to_ms(until), order.0, to_ms(now)],
+        )
+        .await?
         == 1)
+}
+
+/// The statements of [`Store::create_order`], inside the caller's transaction (counts
+/// excluded: the writer bumps them once per batch).
+pub(crate) async fn create_order_on<C: WriteConn>(
+    tx: &mut C,
+    appends: &mut Appends,
+    new: NewOrder,
+    mut audit_event: NewAuditEvent,
+) -> Result<CertificateRecord, StoreError> {
+    let names = new.names.clone();
+    let (primary, rest) = names
+        .split_first()
+        .ok_or_else(|| StoreError::Conflict("an order needs a name".into()))?;
+    let inserted =
+        |what: &str| StoreError::Corrupt(format!("an insert into {what} returned no id"));
+    let cert_id = tx
+        .fetch_i64(
+            "INSERT INTO certificates (ssl_certificate_id, container_id, scope, certificate_type, domain_name, \
+             additional_names, chain_pem, created_at_ms, last_modified_ms, issued_cn) \
+             VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7, $5) RETURNING id",
+            args![
+                new.ssl_certificate_id.to_string(),
+                new.container_id.0,
+                new.scope.id(),
+                CertificateType::Issued.as_str(),
+                primary,
+                rest.join(","),
+                to_ms(new.at),
+            ],
+        )
+        .await?
+        .ok_or_else(|| inserted("certificates"))?;
+    let challenges =
+        serde_json::to_string(&new.challenges).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let order_id = tx
+        .fetch_i64(
+            "INSERT INTO orders (certificate_id, container_id, status, issuer, challenges, expires_at_ms, \
+             created_at_ms, status_changed_at_ms, external_ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id",
+            args![
+                cert_id,
+                new.container_id.0,
+                OrderStatus::Pending.as_str(),
+                &new.issuer,
+                challenges,
+                to_ms(new.expires_at),
+                to_ms(new.at),
+                &new.external_ref,
+            ],
+        )
+        .await?
+        .ok_or_else(|| inserted("orders"))?;
+    appends.history(OrderId(order_id), OrderStatus::Pending, to_ms(new.at));
+    audit_event.target = format!("certificate:{cert_id}");
+    appends.audit(&audit_event);
+    let at = from_ms(to_ms(new.at))?;
+    Ok(CertificateRecord {
+        id: CertificateId(cert_id),
+        ssl_certificate_id: new.ssl_certificate_id,
+        project_id: new.project_id,
+        container_id: new.container_id,
+        scope: new.scope,
+        certificate_type: CertificateType::Issued,
+        domain_name: primary.clone(),
+        additional_names: rest.to_vec(),
+        content: CertificateContent::Ordered(OrderView {
+            id: OrderId(order_id),
+            status: OrderStatus::Pending,
+            challenges: new.challenges,
+            problem: None,
+        }),
+        created_at: at,
+        last_modified: at,
+    })
+}
+
+/// The statements of [`Store::complete_order`], inside the caller's transaction.
+pub(crate) async fn complete_order_on<C: WriteConn>(
+    tx: &mut C,
+    appends: &mut Appends,
+    ordered: &CertificateRecord,
+    issued: IssuedCertificate,
+    at: OffsetDateTime,
+    mut audit_event: NewAuditEvent,
+) -> Result<Option<CertificateRecord>, StoreError> {
+    let CertificateContent::Ordered(order_view) = &ordered.content else {
+        return Ok(None);
+    };
+    let (order, certificate) = (order_view.id, ordered.id);
+    if !change_status(
+        tx,
+        appends,
+        order,
+        OrderStatus::Pending,
+        OrderStatus::Issued,
+        None,
+        at,
+    )
+    .await?
+    {
+        return Ok(None);
+    }
+    let s = &issued.summary;
+    let (key_type, key_size) = s.key_type_and_size();
+    tx.execute(
+        "UPDATE certificates SET public_key_info = $1, signature_algorithm = $2, issuer = $3, subject = $4, \
+         serial_number = $5, fingerprint_sha256 = $6, not_before_ms = $7, not_after_ms = $8, certificate_der = $9, \
+         chain_pem = $10, private_key_sealed = $11, last_modified_ms = $12, issued_cn = $14, thumbprint = $15, \
+         key_type = $16, key_size = $17 WHERE id = $13",
+        args![
+            &s.public_key_info,
+            &s.signature_algorithm,
+            &s.issuer,
+            &s.subject,
+            &s.serial_number,
+            &s.fingerprint_sha256,
+            to_ms(s.not_before),
+            to_ms(s.not_after),
+            &issued.der,
+            &issued.chain_pem,
+            &issued.private_key_sealed,
+            to_ms(at),
+            certificate.0,
+            &s.common_name,
+            &s.thumbprint_sha1,
+            key_type,
+            key_size,
+        ],
+    )
+    .await?;
+    audit_event.target = format!("certificate:{certificate}");
+    appends.audit(&audit_event);
+    // Everything is known: no read-back inside the write transaction.
+    Ok(Some(CertificateRecord {
+        content: CertificateContent::Issued(
+            issued.summary,
+            OrderView {
+                status: OrderStatus::Issued,
+                ..order_view.clone()
+            },
+        ),
+        last_modified: from_ms(to_ms(at))?,
+        ..ordered.clone()
+    }))
 }
 
 impl Store {
@@ -128,79 +265,11 @@ impl Store {
             i64::from(new.scope == Scope::Organization),
         );
         let mut appends = Appends::default();
-        let record = Self::create_order_on(&mut tx, &mut appends, new, audit_event).await?;
-        appends.write(&mut tx, self.backend).await?;
-        crate::certificates::bump_counts(&mut tx, container, 1, org).await?;
+        let record = create_order_on(&mut *tx, &mut appends, new, audit_event).await?;
+        appends.write(&mut *tx, self.backend).await?;
+        crate::counts::bump_counts(&mut *tx, container, 1, org).await?;
         tx.commit().await?;
         Ok(record)
-    }
-
-    /// The statements of [`Store::create_order`], inside the caller's transaction (counts
-    /// excluded: the writer bumps them once per batch).
-    pub(crate) async fn create_order_on(
-        tx: &mut sqlx::AnyConnection,
-        appends: &mut Appends,
-        new: NewOrder,
-        mut audit_event: NewAuditEvent,
-    ) -> Result<CertificateRecord, StoreError> {
-        let names = new.names.clone();
-        let (primary, rest) = names
-            .split_first()
-            .ok_or_else(|| StoreError::Conflict("an order needs a name".into()))?;
-        let cert_id: i64 = sqlx::query(
-            "INSERT INTO certificates (ssl_certificate_id, container_id, scope, certificate_type, domain_name, \
-             additional_names, chain_pem, created_at_ms, last_modified_ms, issued_cn) \
-             VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7, $5) RETURNING id",
-        )
-        .bind(new.ssl_certificate_id.to_string())
-        .bind(new.container_id.0)
-        .bind(new.scope.id())
-        .bind(CertificateType::Issued.as_str())
-        .bind(primary)
-        .bind(rest.join(","))
-        .bind(to_ms(new.at))
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
-        let challenges = serde_json::to_string(&new.challenges)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let order_id: i64 = sqlx::query(
-            "INSERT INTO orders (certificate_id, container_id, status, issuer, challenges, expires_at_ms, \
-             created_at_ms, status_changed_at_ms, external_ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id",
-        )
-        .bind(cert_id)
-        .bind(new.container_id.0)
-        .bind(OrderStatus::Pending.as_str())
-        .bind(&new.issuer)
-        .bind(challenges)
-        .bind(to_ms(new.expires_at))
-        .bind(to_ms(new.at))
-        .bind(&new.external_ref)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
-        appends.history(OrderId(order_id), OrderStatus::Pending, to_ms(new.at));
-        audit_event.target = format!("certificate:{cert_id}");
-        appends.audit(&audit_event);
-        let at = from_ms(to_ms(new.at))?;
-        Ok(CertificateRecord {
-            id: CertificateId(cert_id),
-            ssl_certificate_id: new.ssl_certificate_id,
-            project_id: new.project_id,
-            container_id: new.container_id,
-            scope: new.scope,
-            certificate_type: CertificateType::Issued,
-            domain_name: primary.clone(),
-            additional_names: rest.to_vec(),
-            content: CertificateContent::Ordered(OrderView {
-                id: OrderId(order_id),
-                status: OrderStatus::Pending,
-                challenges: new.challenges,
-                problem: None,
-            }),
-            created_at: at,
-            last_modified: at,
-        })
     }
 
     pub async fn order_of_certificate(
@@ -238,7 +307,7 @@ impl Store {
             return self.writer.claim_order(order, now, until).await;
         }
         let mut conn = self.pool.acquire().await?;
-        claim_order_on(&mut conn, order, now, until).await
+        claim_order_on(&mut *conn, order, now, until).await
     }
 
     /// Gives a claim back without changing the order (validation failed; the user may retry).
@@ -270,85 +339,15 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let mut appends = Appends::default();
         let record =
-            Self::complete_order_on(&mut tx, &mut appends, ordered, issued, at, audit_event)
-                .await?;
-        appends.write(&mut tx, self.backend).await?;
+            complete_order_on(&mut *tx, &mut appends, ordered, issued, at, audit_event).await?;
+        appends.write(&mut *tx, self.backend).await?;
         if let Some(r) = &record {
             let mut deltas = Deltas::default();
             deltas.record(r, 1);
-            deltas.apply(&mut tx).await?;
+            deltas.apply(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(record)
-    }
-
-    /// The statements of [`Store::complete_order`], inside the caller's transaction.
-    pub(crate) async fn complete_order_on(
-        tx: &mut sqlx::AnyConnection,
-        appends: &mut Appends,
-        ordered: &CertificateRecord,
-        issued: IssuedCertificate,
-        at: OffsetDateTime,
-        mut audit_event: NewAuditEvent,
-    ) -> Result<Option<CertificateRecord>, StoreError> {
-        let CertificateContent::Ordered(order_view) = &ordered.content else {
-            return Ok(None);
-        };
-        let (order, certificate) = (order_view.id, ordered.id);
-        if !change_status(
-            tx,
-            appends,
-            order,
-            OrderStatus::Pending,
-            OrderStatus::Issued,
-            None,
-            at,
-        )
-        .await?
-        {
-            return Ok(None);
-        }
-        let s = &issued.summary;
-        let (key_type, key_size) = s.key_type_and_size();
-        sqlx::query(
-            "UPDATE certificates SET public_key_info = $1, signature_algorithm = $2, issuer = $3, subject = $4, \
-             serial_number = $5, fingerprint_sha256 = $6, not_before_ms = $7, not_after_ms = $8, certificate_der = $9, \
-             chain_pem = $10, private_key_sealed = $11, last_modified_ms = $12, issued_cn = $14, thumbprint = $15, \
-             key_type = $16, key_size = $17 WHERE id = $13",
-        )
-        .bind(&s.public_key_info)
-        .bind(&s.signature_algorithm)
-        .bind(&s.issuer)
-        .bind(&s.subject)
-        .bind(&s.serial_number)
-        .bind(&s.fingerprint_sha256)
-        .bind(to_ms(s.not_before))
-        .bind(to_ms(s.not_after))
-        .bind(&issued.der)
-        .bind(&issued.chain_pem)
-        .bind(&issued.private_key_sealed)
-        .bind(to_ms(at))
-        .bind(certificate.0)
-        .bind(&s.common_name)
-        .bind(&s.thumbprint_sha1)
-        .bind(key_type.map(str::to_string))
-        .bind(key_size)
-        .execute(&mut *tx)
-        .await?;
-        audit_event.target = format!("certificate:{certificate}");
-        appends.audit(&audit_event);
-        // Everything is known: no read-back inside the write transaction.
-        Ok(Some(CertificateRecord {
-            content: CertificateContent::Issued(
-                issued.summary,
-                OrderView {
-                    status: OrderStatus::Issued,
-                    ..order_view.clone()
-                },
-            ),
-            last_modified: from_ms(to_ms(at))?,
-            ..ordered.clone()
-        }))
     }
 
     /// Ends a pending order as `to` (`rejected` with a problem, or `canceled`). `false` if it
@@ -364,7 +363,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let mut appends = Appends::default();
         if !change_status(
-            &mut tx,
+            &mut *tx,
             &mut appends,
             order,
             OrderStatus::Pending,
@@ -382,7 +381,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         appends.audit(&audit_event);
-        appends.write(&mut tx, self.backend).await?;
+        appends.write(&mut *tx, self.backend).await?;
         tx.commit().await?;
         Ok(true)
     }

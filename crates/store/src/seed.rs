@@ -14,7 +14,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::time_ms::to_ms;
-use crate::{Backend, Store, StoreError, certificates};
+use crate::{Backend, Store, StoreError};
 
 const BATCH: i64 = 50_000;
 
@@ -615,7 +615,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        certificates::bump_counts(&mut tx, container, to - from + 1, 0).await?;
+        crate::counts::bump_counts(&mut *tx, container, to - from + 1, 0).await?;
         tx.commit().await?;
         Ok(SeedReport {
             certificates: to - from + 1,

@@ -18,13 +18,18 @@ use certkeeper_domain::certificate::{CertificateRecord, Scope};
 use certkeeper_domain::ids::{ContainerId, OrderId};
 use sqlx::AnyPool;
 use time::OffsetDateTime;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::appends::Appends;
-use crate::certificates::{InsertOutcome, NewCertificate, bump_counts, insert_one};
+use crate::certificates::{InsertOutcome, NewCertificate, insert_one};
+use crate::conn::{WriteConn, run_now};
+use crate::counts::bump_counts;
 use crate::hourly::Deltas;
-use crate::orders::{IssuedCertificate, NewOrder, claim_order_on};
-use crate::{Backend, Store, StoreError};
+use crate::orders::{
+    IssuedCertificate, NewOrder, claim_order_on, complete_order_on, create_order_on,
+};
+use crate::sqlite::{SqliteTx, Synchronous, WriteLock};
+use crate::{Backend, StoreError};
 
 /// The most items one transaction takes.
 pub const MAX_BATCH: usize = 128;
@@ -73,29 +78,114 @@ impl Done {
     }
 }
 
-struct Job {
-    work: Work,
-    reply: oneshot::Sender<Result<Done, StoreError>>,
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a job is moved once through the channel; boxing would only add an allocation"
+)]
+enum Job {
+    Write {
+        work: Work,
+        reply: oneshot::Sender<Result<Done, StoreError>>,
+    },
+    /// Commit what came before, answer, and stop.
+    Stop(oneshot::Sender<()>),
 }
+
+type Reply = oneshot::Sender<Result<Done, StoreError>>;
 
 /// The handle the store sends batched writes through.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     tx: mpsc::Sender<Job>,
+    /// Set once the writer has drained its queue and closed its connection.
+    stopped: Arc<tokio::sync::Notify>,
+    done: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Writer {
-    /// Starts the writer task. `write_lock` is the SQLite writer lock (`None` on PostgreSQL).
-    pub(crate) fn spawn(pool: AnyPool, write_lock: Option<Arc<Mutex<()>>>, sqlite: bool) -> Self {
+    /// Starts the PostgreSQL writer: a task on the runtime, batches on pooled connections.
+    pub(crate) fn spawn_postgres(pool: AnyPool) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(pool, write_lock, sqlite, rx));
-        Self { tx }
+        let this = Self::with(tx);
+        let stopped = this.clone();
+        tokio::spawn(async move {
+            run_postgres(pool, rx).await;
+            stopped.mark_stopped();
+        });
+        this
+    }
+
+    /// Starts the SQLite writer: a thread that owns its own connection to `path` and runs each
+    /// batch there synchronously. `lock` is the writer lock shared with sqlx's writes.
+    pub(crate) fn spawn_sqlite(
+        path: &std::path::Path,
+        sync: Synchronous,
+        lock: WriteLock,
+    ) -> Result<Self, StoreError> {
+        // Durable mode: the writer's own commits skip SQLite's fsync and the syncer thread
+        // makes them durable before anyone is answered (see `run_sqlite`).
+        let conn = crate::sqlite::open_writer(path, Synchronous::Normal)?;
+        let syncer = match sync {
+            Synchronous::Normal => None,
+            Synchronous::Full => {
+                let wal = crate::sqlite::wal_path(path);
+                crate::sqlite::sync_directory_of(&wal)?;
+                let (tx, rx) = std::sync::mpsc::channel();
+                let thread = std::thread::Builder::new()
+                    .name("certkeeper-sqlite-wal-sync".into())
+                    .spawn(move || run_syncer(wal, rx))
+                    .map_err(|e| StoreError::Config(format!("cannot start the WAL syncer: {e}")))?;
+                Some((tx, thread))
+            }
+        };
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let this = Self::with(tx);
+        let stopped = this.clone();
+        std::thread::Builder::new()
+            .name("certkeeper-sqlite-writer".into())
+            .spawn(move || {
+                let (sync_tx, sync_thread) = syncer.unzip();
+                run_sqlite(conn, lock, sync_tx, rx);
+                // The syncer answers what it still holds once its sender is gone.
+                if let Some(t) = sync_thread {
+                    let _ = t.join();
+                }
+                stopped.mark_stopped();
+            })
+            .map_err(|e| StoreError::Config(format!("cannot start the SQLite writer: {e}")))?;
+        Ok(this)
+    }
+
+    fn with(tx: mpsc::Sender<Job>) -> Self {
+        Self {
+            tx,
+            stopped: Arc::new(tokio::sync::Notify::new()),
+            done: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        }
+    }
+
+    fn mark_stopped(&self) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.stopped.notify_waiters();
+    }
+
+    /// Commits everything already queued, then stops the writer and closes its connection.
+    /// Writes submitted afterwards fail with "the database writer has stopped".
+    pub(crate) async fn close(&self) {
+        let (reply, answer) = oneshot::channel();
+        let notified = self.stopped.notified();
+        if self.tx.send(Job::Stop(reply)).await.is_ok() {
+            let _ = answer.await;
+        }
+        if !self.done.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), notified).await;
+        }
     }
 
     async fn submit(&self, work: Work) -> Result<Done, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job { work, reply })
+            .send(Job::Write { work, reply })
             .await
             .map_err(|_| StoreError::Config("the database writer has stopped".into()))?;
         answer
@@ -160,66 +250,189 @@ fn mismatch(done: &Done) -> StoreError {
     ))
 }
 
-async fn run(
-    pool: AnyPool,
-    lock: Option<Arc<Mutex<()>>>,
-    sqlite: bool,
-    mut rx: mpsc::Receiver<Job>,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+/// Takes the next batch: a first job, then whatever else is queued, up to [`MAX_BATCH`]. The
+/// second value is a stop request met in the queue: the batch before it is committed, then
+/// the writer stops.
+fn gather(
+    first: Job,
+    rx: &mut mpsc::Receiver<Job>,
+) -> (Vec<(Work, Reply)>, Option<oneshot::Sender<()>>) {
+    let mut batch = Vec::new();
+    let mut next = Some(first);
+    while let Some(job) = next.take() {
+        match job {
+            Job::Write { work, reply } => batch.push((work, reply)),
+            Job::Stop(ack) => return (batch, Some(ack)),
         }
-        let (work, replies): (Vec<Work>, Vec<_>) =
-            batch.into_iter().map(|j| (j.work, j.reply)).unzip();
-        // A lone item needs no fallback copy.
-        let retry = (work.len() > 1).then(|| work.clone());
-        match commit(&pool, &lock, sqlite, work).await {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
+        if batch.len() < MAX_BATCH {
+            next = rx.try_recv().ok();
+        }
+    }
+    (batch, None)
+}
+
+/// Runs a batch as one transaction (`run`); if that fails, every item again alone, so one bad
+/// row cannot fail its neighbours. Each caller's reply comes back with its own outcome.
+async fn settle<F, Fut>(
+    batch: Vec<(Work, Reply)>,
+    mut run: F,
+) -> Vec<(Reply, Result<Done, StoreError>)>
+where
+    F: FnMut(Vec<Work>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Done>, StoreError>>,
+{
+    let (work, replies): (Vec<Work>, Vec<Reply>) = batch.into_iter().unzip();
+    if work.is_empty() {
+        return Vec::new();
+    }
+    // A lone item needs no fallback copy.
+    let retry = (work.len() > 1).then(|| work.clone());
+    match (run(work).await, retry) {
+        (Ok(outcomes), _) => replies
+            .into_iter()
+            .zip(outcomes.into_iter().map(Ok))
+            .collect(),
+        // A lone item: its one reply gets the error.
+        (Err(e), None) => replies
+            .into_iter()
+            .next()
+            .map(|r| vec![(r, Err(e))])
+            .unwrap_or_default(),
+        (Err(e), Some(items)) => {
+            tracing::warn!(error = %e, "batched write failed; retrying each item alone");
+            let mut settled = Vec::with_capacity(items.len());
+            for (reply, item) in replies.into_iter().zip(items) {
+                settled.push((reply, run(vec![item]).await.map(|mut o| o.remove(0))));
             }
-            Err(e) => match retry {
-                None => {
-                    if let Some(reply) = replies.into_iter().next() {
-                        let _ = reply.send(Err(e));
-                    }
-                }
-                Some(items) => {
-                    tracing::warn!(error = %e, "batched write failed; retrying each item alone");
-                    for (reply, item) in replies.into_iter().zip(items) {
-                        let result = commit(&pool, &lock, sqlite, vec![item])
-                            .await
-                            .map(|mut o| o.remove(0));
-                        let _ = reply.send(result);
-                    }
-                }
-            },
+            settled
         }
     }
 }
 
-/// One transaction for all `work`; outcomes in order.
-async fn commit(
-    pool: &AnyPool,
-    lock: &Option<Arc<Mutex<()>>>,
-    sqlite: bool,
+/// The SQLite writer thread's loop. With `sync` set (durable mode), its connection commits
+/// without waiting for the disk and hands each committed batch's replies to the WAL syncer,
+/// which answers them once an fsync of the WAL has covered them; the writer meanwhile runs
+/// the next batch. Claims are answered at once: a claim lost to a power loss leaves an order
+/// unclaimed, which is what it was, and any write that depends on it is only acknowledged
+/// after an fsync that covers the claim too (the WAL is synced as a prefix).
+fn run_sqlite(
+    mut conn: rusqlite::Connection,
+    lock: WriteLock,
+    sync: Option<std::sync::mpsc::Sender<Vec<(Reply, Done)>>>,
+    mut rx: mpsc::Receiver<Job>,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let (batch, stop) = gather(first, &mut rx);
+        let settled = run_now_infallible(settle(batch, |work| {
+            std::future::ready((|| {
+                let _turn = lock.blocking_lock();
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let outcomes = run_now(commit(&mut SqliteTx(&tx), Backend::Sqlite, work))?;
+                tx.commit()?;
+                Ok(outcomes)
+            })())
+        }));
+        let mut durable = Vec::new();
+        for (reply, outcome) in settled {
+            match (outcome, &sync) {
+                (Ok(done), Some(_)) if !matches!(done, Done::ClaimOrder(_)) => {
+                    durable.push((reply, done));
+                }
+                (outcome, _) => {
+                    let _ = reply.send(outcome);
+                }
+            }
+        }
+        if let (Some(syncer), false) = (&sync, durable.is_empty()) {
+            if let Err(std::sync::mpsc::SendError(lost)) = syncer.send(durable) {
+                for (reply, _) in lost {
+                    let _ =
+                        reply.send(Err(StoreError::Config("the WAL syncer has stopped".into())));
+                }
+            }
+        }
+        if let Some(ack) = stop {
+            let _ = ack.send(());
+            break;
+        }
+    }
+    // Checkpoints the WAL if this is the last connection; errors only mean it is not.
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing the SQLite writer connection");
+    }
+}
+
+/// Runs `settle` for SQLite, whose every step is synchronous.
+fn run_now_infallible<T>(fut: impl std::future::Future<Output = Vec<T>>) -> Vec<T> {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        // Every step is ready at once; a pending one would be a bug, and polling again is the
+        // only way forward that loses no reply.
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+/// The WAL syncer thread: takes every batch committed since its last fsync, makes the WAL
+/// durable with one `fdatasync`, and answers them all. One fsync thus covers however many
+/// batches the writer committed meanwhile, and the writer never waits for the disk.
+fn run_syncer(wal: std::path::PathBuf, rx: std::sync::mpsc::Receiver<Vec<(Reply, Done)>>) {
+    while let Ok(first) = rx.recv() {
+        let mut waiting = first;
+        while let Ok(more) = rx.try_recv() {
+            waiting.extend(more);
+        }
+        let synced = std::fs::File::open(&wal).and_then(|f| f.sync_data());
+        match synced {
+            Ok(()) => {
+                for (reply, done) in waiting {
+                    let _ = reply.send(Ok(done));
+                }
+            }
+            Err(e) => {
+                // The writes are committed but may not be on disk: say so rather than
+                // acknowledge them (as PostgreSQL, which stops on a failed WAL flush).
+                tracing::error!(error = %e, wal = %wal.display(), "fsync of the SQLite WAL failed");
+                for (reply, _) in waiting {
+                    let _ = reply.send(Err(StoreError::Config(format!(
+                        "the write could not be made durable (fsync of the WAL failed: {e})"
+                    ))));
+                }
+            }
+        }
+    }
+}
+
+/// The PostgreSQL writer task's loop.
+async fn run_postgres(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let (batch, stop) = gather(first, &mut rx);
+        for (reply, outcome) in settle(batch, |work| commit_postgres(&pool, work)).await {
+            let _ = reply.send(outcome);
+        }
+        if let Some(ack) = stop {
+            let _ = ack.send(());
+            break;
+        }
+    }
+}
+
+async fn commit_postgres(pool: &AnyPool, work: Vec<Work>) -> Result<Vec<Done>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let outcomes = commit(&mut *tx, Backend::Postgres, work).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Every statement of one batch, inside the caller's transaction; outcomes in order.
+async fn commit<C: WriteConn>(
+    tx: &mut C,
+    backend: Backend,
     work: Vec<Work>,
 ) -> Result<Vec<Done>, StoreError> {
-    let _guard = match lock {
-        Some(l) => Some(l.lock().await),
-        None => None,
-    };
-    let mut tx = if sqlite {
-        pool.begin_with("BEGIN IMMEDIATE").await?
-    } else {
-        pool.begin().await?
-    };
     let mut counts: BTreeMap<ContainerId, (i64, i64)> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(work.len());
     let mut deltas = Deltas::default();
@@ -227,17 +440,16 @@ async fn commit(
     for item in work {
         let done = match item {
             Work::Import(new, audit) => {
-                Done::Import(insert_one(&mut tx, &mut appends, new, audit).await?)
+                Done::Import(insert_one(tx, &mut appends, new, audit).await?)
             }
             Work::CreateOrder(new, audit) => {
-                Done::CreateOrder(Store::create_order_on(&mut tx, &mut appends, new, audit).await?)
+                Done::CreateOrder(create_order_on(tx, &mut appends, new, audit).await?)
             }
             Work::ClaimOrder(order, now, until) => {
-                Done::ClaimOrder(claim_order_on(&mut tx, order, now, until).await?)
+                Done::ClaimOrder(claim_order_on(tx, order, now, until).await?)
             }
             Work::CompleteOrder(ordered, issued, at, audit) => Done::CompleteOrder(
-                Store::complete_order_on(&mut tx, &mut appends, &ordered, issued, at, audit)
-                    .await?,
+                complete_order_on(tx, &mut appends, &ordered, issued, at, audit).await?,
             ),
         };
         match &done {
@@ -252,20 +464,10 @@ async fn commit(
         }
         outcomes.push(done);
     }
-    appends
-        .write(
-            &mut tx,
-            if sqlite {
-                Backend::Sqlite
-            } else {
-                Backend::Postgres
-            },
-        )
-        .await?;
+    appends.write(tx, backend).await?;
     for (container, (total, org)) in counts {
-        bump_counts(&mut tx, container, total, org).await?;
+        bump_counts(tx, container, total, org).await?;
     }
-    deltas.apply(&mut tx).await?;
-    tx.commit().await?;
+    deltas.apply(tx).await?;
     Ok(outcomes)
 }
