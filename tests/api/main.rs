@@ -6,6 +6,7 @@ mod acme;
 mod auth;
 mod certificates;
 mod cli;
+mod crash;
 mod issuance;
 mod master_key;
 mod openapi;

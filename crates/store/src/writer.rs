@@ -344,12 +344,11 @@ fn run_sqlite(
                 }
             }
         }
-        if let (Some(syncer), false) = (&sync, durable.is_empty()) {
-            if let Err(std::sync::mpsc::SendError(lost)) = syncer.send(durable) {
-                for (reply, _) in lost {
-                    let _ =
-                        reply.send(Err(StoreError::Config("the WAL syncer has stopped".into())));
-                }
+        if let (Some(syncer), false) = (&sync, durable.is_empty())
+            && let Err(std::sync::mpsc::SendError(lost)) = syncer.send(durable)
+        {
+            for (reply, _) in lost {
+                let _ = reply.send(Err(StoreError::Config("the WAL syncer has stopped".into())));
             }
         }
         if let Some(ack) = stop {
