@@ -109,7 +109,7 @@ async fn main() {
     for task in tasks {
         lat.extend(task.await.expect("task"));
     }
-    report(&format!("import ({conc} clients)"), lat, t.elapsed());
+    let import_rate = report(&format!("import ({conc} clients)"), lat, t.elapsed());
 
     // 2. GET by id throughput.
     let t = Instant::now();
@@ -142,7 +142,9 @@ async fn main() {
     for task in tasks {
         lat.extend(task.await.expect("task"));
     }
-    report(&format!("GET by id ({conc} clients)"), lat, t.elapsed());
+    let get_rate = report(&format!("GET by id ({conc} clients)"), lat, t.elapsed());
+    // The summary line runs compare at a glance (imports against reads of the same run).
+    println!("import/get: {:.2}", import_rate / get_rate);
 
     // 3. List latency with a large inventory (one client: latency, not throughput).
     if list_rows > 0 {
@@ -178,7 +180,7 @@ async fn main() {
                 r.bytes().await.expect("body");
                 lat.push(s.elapsed());
             }
-            report(
+            let _ = report(
                 &format!("{name} at {} rows", list_rows as usize + imports),
                 lat,
                 t.elapsed(),

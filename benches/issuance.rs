@@ -70,7 +70,7 @@ fn start_server(dir: &std::path::Path, db: &str, extra: &[String]) -> (Server, S
     )
 }
 
-async fn certkeeper_side(conc: usize, secs: u64) {
+async fn certkeeper_side(conc: usize, secs: u64) -> f64 {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = bench_database(dir.path());
     let dns = Arc::new(TestDns::start(&["bench.test"]).await);
@@ -98,13 +98,14 @@ async fn certkeeper_side(conc: usize, secs: u64) {
         }
     })
     .await;
-    report(
+    let rate = report(
         &format!("certkeeper create+DNS-01+validate+issue+store ({conc} clients)"),
         lat,
         elapsed,
     );
     let (http, certs, key) = after;
     floor(conc, secs, &http, &certs, &key).await;
+    rate
 }
 
 /// The ceiling the HTTP shape alone sets: the same clients, each iteration two GETs of an
@@ -130,7 +131,7 @@ async fn floor(conc: usize, secs: u64, http: &reqwest::Client, certs: &str, key:
         }
     })
     .await;
-    report(
+    let _ = report(
         &format!("certkeeper two GETs by id per iteration, the HTTP floor ({conc} clients)"),
         lat,
         elapsed,
@@ -192,17 +193,17 @@ async fn acme_orders(count: usize) {
         assert_eq!(v.status(), 200, "{}", v.text().await.unwrap_or_default());
         lat.push(s.elapsed());
     }
-    report(
+    let _ = report(
         "one full ACME order against pebble (sequential)",
         lat,
         start.elapsed(),
     );
 }
 
-async fn cfssl_side(conc: usize, secs: u64) {
+async fn cfssl_side(conc: usize, secs: u64) -> Option<f64> {
     if Command::new("cfssl").arg("version").output().is_err() {
         println!("cfssl: not installed (apt-get install golang-cfssl); skipped");
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let d = dir.path();
@@ -276,17 +277,25 @@ async fn cfssl_side(conc: usize, secs: u64) {
         }
     })
     .await;
-    report(&format!("cfssl newcert ({conc} clients)"), lat, elapsed);
+    Some(report(
+        &format!("cfssl newcert ({conc} clients)"),
+        lat,
+        elapsed,
+    ))
 }
 
 #[tokio::main]
 async fn main() {
     let conc: usize = env_or("BENCH_CONCURRENCY", 8);
     let secs: u64 = env_or("BENCH_SECONDS", 10);
-    certkeeper_side(conc, secs).await;
-    cfssl_side(conc, secs).await;
+    let ours = certkeeper_side(conc, secs).await;
+    let cfssl = cfssl_side(conc, secs).await;
     let acme: usize = env_or("BENCH_ACME_ORDERS", 20);
     if acme > 0 {
         acme_orders(acme).await;
+    }
+    if let Some(cfssl) = cfssl {
+        // The last line, so runs compare at a glance: create + validate against cfssl newcert.
+        println!("issuance/cfssl: {:.2}", ours / cfssl);
     }
 }

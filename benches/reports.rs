@@ -146,6 +146,6 @@ async fn main() {
             size = get().await;
             lat.push(s.elapsed());
         }
-        report(&format!("{name} ({size} bytes)"), lat, t.elapsed());
+        let _ = report(&format!("{name} ({size} bytes)"), lat, t.elapsed());
     }
 }

@@ -119,9 +119,11 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Prints count, rate and latency quantiles.
-pub fn report(name: &str, mut lat: Vec<Duration>, elapsed: Duration) {
+/// Prints one line of figures and returns the rate (requests per second).
+pub fn report(name: &str, mut lat: Vec<Duration>, elapsed: Duration) -> f64 {
     lat.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let rate = lat.len() as f64 / elapsed.as_secs_f64();
     println!(
         "{name}: {} requests in {:.2} s = {:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         lat.len(),
@@ -131,4 +133,5 @@ pub fn report(name: &str, mut lat: Vec<Duration>, elapsed: Duration) {
         ms(percentile(&lat, 0.99)),
         ms(lat.last().copied().unwrap_or_default()),
     );
+    rate
 }

@@ -53,7 +53,12 @@ pub enum Backend {
 /// The handle every service uses to reach the database. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Point reads and the writes that do not go through the writer. On SQLite its
+    /// connections do not map the file (see [`sqlite::Mmap`]).
     pool: AnyPool,
+    /// Report queries, which visit many rows: on SQLite memory-mapped connections of their
+    /// own; on PostgreSQL the same pool as `pool`.
+    scan_pool: AnyPool,
     backend: Backend,
     /// SQLite allows one writer at a time; queueing writers here is much faster than letting
     /// them spin in SQLite's busy handler. `None` on PostgreSQL.
@@ -85,36 +90,23 @@ impl Store {
         let (backend, url) = normalize_url(url)?;
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Config(format!("database URL {url:?}: {e}")))?;
-        let pool_options = match backend {
-            Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(8)
-                .min_connections(1)
-                .after_connect(move |conn, _| {
-                    Box::pin(async move {
-                        let pragmas = sqlite::pragmas(store_options.sqlite_synchronous);
-                        conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
-                        Ok(())
-                    })
-                }),
-            // No JIT: report queries whose row estimates are loose (a range per period edge)
-            // crossed its cost threshold and spent ~80 ms compiling for ~2 ms of work.
-            // Everything certkeeper asks is an index search; JIT only pays on big scans.
-            Backend::Postgres => {
-                AnyPoolOptions::new()
-                    .max_connections(16)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute("SET jit = off").await?;
-                            Ok(())
-                        })
-                    })
+        let pool = Self::pool(backend, &url, &options, store_options, sqlite::Mmap::Off, 6).await?;
+        // Reports read through connections of their own that map the file (SQLite); on
+        // PostgreSQL the one pool serves both.
+        let scan_pool = match backend {
+            Backend::Sqlite => {
+                Self::pool(
+                    backend,
+                    &url,
+                    &options,
+                    store_options,
+                    sqlite::Mmap::Scans,
+                    4,
+                )
+                .await?
             }
+            Backend::Postgres => pool.clone(),
         };
-        let pool = pool_options
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await
-            .map_err(|e| StoreError::Connect(format!("{}: {e}", redact(&url))))?;
         let migrator = match backend {
             Backend::Sqlite => &SQLITE_MIGRATOR,
             Backend::Postgres => &POSTGRES_MIGRATOR,
@@ -135,10 +127,53 @@ impl Store {
         };
         Ok(Self {
             pool,
+            scan_pool,
             backend,
             write_lock,
             writer,
         })
+    }
+
+    /// A connection pool: on SQLite `sqlite_connections` connections with `mmap`; on
+    /// PostgreSQL 16.
+    async fn pool(
+        backend: Backend,
+        url: &str,
+        options: &AnyConnectOptions,
+        store_options: StoreOptions,
+        mmap: sqlite::Mmap,
+        sqlite_connections: u32,
+    ) -> Result<AnyPool, StoreError> {
+        let pool_options = match backend {
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(sqlite_connections)
+                .min_connections(1)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        let pragmas = sqlite::pragmas(store_options.sqlite_synchronous, mmap);
+                        conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
+                        Ok(())
+                    })
+                }),
+            // No JIT: report queries whose row estimates are loose (a range per period edge)
+            // crossed its cost threshold and spent ~80 ms compiling for ~2 ms of work.
+            // Everything certkeeper asks is an index search; JIT only pays on big scans.
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("SET jit = off").await?;
+                            Ok(())
+                        })
+                    })
+            }
+        };
+        pool_options
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| StoreError::Connect(format!("{}: {e}", redact(url))))
     }
 
     pub fn backend(&self) -> Backend {
@@ -150,6 +185,7 @@ impl Store {
     pub async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;
+        self.scan_pool.close().await;
     }
 
     /// Waits for this process's turn to write (SQLite only; `None` on PostgreSQL), for single

@@ -116,7 +116,7 @@ impl Store {
                     .bind(from)
                     .bind(until)
                     .bind(scope.aggregate_key());
-                let rows = bind_all(q, &cond.binds).fetch_all(&self.pool).await?;
+                let rows = bind_all(q, &cond.binds).fetch_all(&self.scan_pool).await?;
                 for r in rows {
                     add_period(&mut counts, r.try_get("p")?, r.try_get("n")?);
                 }
@@ -155,7 +155,7 @@ impl Store {
             .bind(key)
             .bind(hour_of(lo))
             .bind(hour_of(hi))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.scan_pool)
             .await?;
         for r in rows {
             add_period(counts, r.try_get("p")?, r.try_get("n")?);
@@ -192,7 +192,7 @@ impl Store {
             .bind(periods.eval_ms)
             .bind(WEEK_MS)
             .bind(key);
-        for r in bind_all(q, &binds).fetch_all(&self.pool).await? {
+        for r in bind_all(q, &binds).fetch_all(&self.scan_pool).await? {
             add_period(counts, r.try_get("p")?, r.try_get("n")?);
         }
         Ok(())
@@ -232,7 +232,7 @@ impl Store {
         .bind(hour_of(windows[3].2))
         .bind(hour_of(min))
         .bind(hour_of(max))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.scan_pool)
         .await?;
         let mut out: Vec<(ExpiringBucket, i64)> = windows.iter().map(|w| (w.0, 0)).collect();
         for r in rows {
@@ -292,7 +292,7 @@ impl Store {
         let mut changes = if self.backend == Backend::Postgres && limit.is_none() && offset == 0 {
             self.status_entries_in_halves(&page, window).await?
         } else {
-            self.status_entries(&self.pool, &page, window).await?
+            self.status_entries(&self.scan_pool, &page, window).await?
         };
         // A stable sort of sorted input is a single pass. On the raw integers: comparing
         // `OffsetDateTime`s (offset-aware) made this pass a tenth of the request.
@@ -321,7 +321,7 @@ impl Store {
                 .bind(window.from_ms)
                 .bind(window.to_ms)
                 .bind(scope.aggregate_key())
-                .fetch_one(&self.pool)
+                .fetch_one(&self.scan_pool)
                 .await?,
             )
         } else {
@@ -369,17 +369,20 @@ impl Store {
         window: StatusWindow,
     ) -> Result<Vec<RawChange>, StoreError> {
         const SNAPSHOT_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-        let mut first = self.pool.begin_with(SNAPSHOT_READ).await?;
+        let mut first = self.scan_pool.begin_with(SNAPSHOT_READ).await?;
         // A window of one millisecond has no halves.
         let second = if window.to_ms <= window.from_ms {
             None
-        } else if let Some(tx) = self.pool.try_begin_with(SNAPSHOT_READ).await? {
+        } else if let Some(tx) = self.scan_pool.try_begin_with(SNAPSHOT_READ).await? {
             Some(tx)
-        } else if self.pool.size() < self.pool.options().get_max_connections() {
-            tokio::time::timeout(SECOND_CONNECTION_WAIT, self.pool.begin_with(SNAPSHOT_READ))
-                .await
-                .ok()
-                .transpose()?
+        } else if self.scan_pool.size() < self.scan_pool.options().get_max_connections() {
+            tokio::time::timeout(
+                SECOND_CONNECTION_WAIT,
+                self.scan_pool.begin_with(SNAPSHOT_READ),
+            )
+            .await
+            .ok()
+            .transpose()?
         } else {
             None
         };

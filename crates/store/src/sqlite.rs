@@ -51,14 +51,28 @@ impl std::str::FromStr for Synchronous {
     }
 }
 
+/// Whether a connection maps the database file into memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mmap {
+    /// Up to SQLite's 2 GiB cap: report queries that visit many rows read pages in place
+    /// instead of one read(2) each, about twice as fast.
+    Scans,
+    /// None: in WAL mode a connection drops its whole mapping (munmap, a TLB shootdown on
+    /// every core, then page faults again) at the start of each read after any commit, which
+    /// under a write load cost point reads and the writer more than the mapping saves.
+    Off,
+}
+
 /// The settings every SQLite connection of a store starts with, sqlx's and the writer's.
-/// Memory-mapped reads (up to SQLite's 2 GiB cap): report queries that visit many rows read
-/// pages in place instead of one read(2) each, about twice as fast.
-pub(crate) fn pragmas(sync: Synchronous) -> String {
+pub(crate) fn pragmas(sync: Synchronous, mmap: Mmap) -> String {
+    let mmap = match mmap {
+        Mmap::Scans => 2_147_418_112,
+        Mmap::Off => 0,
+    };
     format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
          PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-         PRAGMA cache_size = -65536; PRAGMA mmap_size = 2147418112",
+         PRAGMA cache_size = -65536; PRAGMA mmap_size = {mmap}",
         sync.as_str().to_ascii_uppercase()
     )
 }
@@ -69,7 +83,7 @@ pub(crate) fn open_writer(
     sync: Synchronous,
 ) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open(path)?;
-    conn.execute_batch(&pragmas(sync))?;
+    conn.execute_batch(&pragmas(sync, Mmap::Off))?;
     // Enough for every statement the writer runs, so none is ever prepared twice.
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
