@@ -268,8 +268,30 @@ fn public_from_sec1(
             48 => Some(OID_P384),
             _ => None,
         });
+    // The embedded public key, if ring confirms it is the private scalar's: ring derives the
+    // point with its fast fixed-base multiplication and refuses a pair that does not match.
+    // Only keys without an embedded point take RustCrypto's generic (several times slower)
+    // arithmetic below; both give the same point for the same scalar.
+    let confirmed = |alg: &'static ring::signature::EcdsaSigningAlgorithm| {
+        key.public_key.and_then(|point| {
+            ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
+                alg,
+                key.private_key,
+                point,
+                &ring::rand::SystemRandom::new(),
+            )
+            .ok()
+            .map(|_| point.to_vec())
+        })
+    };
     match curve {
         Some(c) if c == OID_P256 => {
+            if let Some(point) = confirmed(&ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING) {
+                return Ok(PublicKeyMaterial::Ec {
+                    curve: Curve::P256,
+                    point,
+                });
+            }
             let sk = p256::SecretKey::from_slice(key.private_key).map_err(|_| {
                 KeyError::Malformed("EC P-256 private scalar is out of range".into())
             })?;
@@ -279,6 +301,12 @@ fn public_from_sec1(
             })
         }
         Some(c) if c == OID_P384 => {
+            if let Some(point) = confirmed(&ring::signature::ECDSA_P384_SHA384_ASN1_SIGNING) {
+                return Ok(PublicKeyMaterial::Ec {
+                    curve: Curve::P384,
+                    point,
+                });
+            }
             let sk = p384::SecretKey::from_slice(key.private_key).map_err(|_| {
                 KeyError::Malformed("EC P-384 private scalar is out of range".into())
             })?;
@@ -324,5 +352,70 @@ fn public_from_pkcs8(der: &[u8]) -> Result<PublicKeyMaterial, KeyError> {
         ))
     } else {
         Err(KeyError::UnsupportedAlgorithm(oid.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use certkeeper_testkit as fx;
+
+    /// The point ring confirms equals the one RustCrypto derives, and a key whose embedded
+    /// public key is not its own still yields its real point (ring refuses the pair).
+    #[test]
+    fn embedded_points_are_confirmed_not_trusted() {
+        for (pem, curve) in [
+            (fx::P256_SEC1_KEY, Curve::P256),
+            (fx::P384_SEC1_KEY, Curve::P384),
+        ] {
+            let key = PrivateKey::parse(pem).unwrap();
+            let der = match PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap() {
+                PrivateKeyDer::Sec1(d) => d.secret_sec1_der().to_vec(),
+                other => panic!("fixture is SEC1: {other:?}"),
+            };
+            let ec = sec1::EcPrivateKey::try_from(der.as_slice()).unwrap();
+            let generic = match curve {
+                Curve::P256 => p256_point(
+                    &p256::SecretKey::from_slice(ec.private_key)
+                        .unwrap()
+                        .public_key(),
+                ),
+                Curve::P384 => p384_point(
+                    &p384::SecretKey::from_slice(ec.private_key)
+                        .unwrap()
+                        .public_key(),
+                ),
+            };
+            assert_eq!(
+                key.public(),
+                &PublicKeyMaterial::Ec {
+                    curve,
+                    point: generic.clone()
+                }
+            );
+            // The same scalar with another key's point embedded.
+            let other = match curve {
+                Curve::P256 => fx::UNRELATED_P256_KEY,
+                Curve::P384 => fx::P256_SEC1_KEY,
+            };
+            let wrong_point = match PrivateKey::parse(other).unwrap().public() {
+                PublicKeyMaterial::Ec { point, .. } => point.clone(),
+                _ => unreachable!(),
+            };
+            let forged = sec1::EcPrivateKey {
+                private_key: ec.private_key,
+                parameters: ec.parameters,
+                public_key: Some(&wrong_point),
+            };
+            use sec1::der::Encode as _;
+            let forged_der = forged.to_der().unwrap();
+            assert_eq!(
+                public_from_sec1(&forged_der, None).unwrap(),
+                PublicKeyMaterial::Ec {
+                    curve,
+                    point: generic
+                }
+            );
+        }
     }
 }

@@ -84,6 +84,11 @@ pub(crate) fn open_writer(
 ) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open(path)?;
     conn.execute_batch(&pragmas(sync, Mmap::Off))?;
+    // A small page cache for the writer: at the end of every commit SQLite truncates the
+    // cache, walking its whole hash table once the cache holds many pages; with the readers'
+    // 64 MiB that walk was 8 % of all CPU under an import load (`pcache1TruncateUnsafe`). The
+    // writer touches few pages per item and the OS keeps the rest in memory.
+    conn.execute_batch("PRAGMA cache_size = -4096")?;
     // Enough for every statement the writer runs, so none is ever prepared twice.
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
