@@ -173,7 +173,9 @@ impl Writer {
     /// Writes submitted afterwards fail with "the database writer has stopped".
     pub(crate) async fn close(&self) {
         let (reply, answer) = oneshot::channel();
-        let notified = self.stopped.notified();
+        // Registered before the flag is read, so a stop between the two cannot be missed.
+        let mut notified = std::pin::pin!(self.stopped.notified());
+        notified.as_mut().enable();
         if self.tx.send(Job::Stop(reply)).await.is_ok() {
             let _ = answer.await;
         }
