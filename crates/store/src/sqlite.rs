@@ -89,6 +89,11 @@ pub(crate) fn open_writer(
     // 64 MiB that walk was 8 % of all CPU under an import load (`pcache1TruncateUnsafe`). The
     // writer touches few pages per item and the OS keeps the rest in memory.
     conn.execute_batch("PRAGMA cache_size = -4096")?;
+    // Checkpoints run on the checkpointer's thread, not inside the writer's commits; this is
+    // only the backstop should that thread fall far behind (SQLite's default is 1000).
+    conn.execute_batch(&format!(
+        "PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}"
+    ))?;
     // Enough for every statement the writer runs, so none is ever prepared twice.
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -111,6 +116,59 @@ pub(crate) fn sync_directory_of(file: &Path) -> Result<(), StoreError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| StoreError::Config(format!("cannot sync directory {}: {e}", dir.display())))
+}
+
+/// The WAL size (pages) at which the writer checkpoints inline after all.
+const WRITER_AUTOCHECKPOINT: u32 = 20_000;
+/// How often the checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A thread that copies the WAL back into the database file with `PASSIVE` checkpoints on a
+/// connection of its own. With SQLite's automatic checkpoints the writer did that inside a
+/// commit every 1000 pages, and every client waited for the copy and its fsyncs; a passive
+/// checkpoint runs beside the writer instead, on the other core.
+pub(crate) struct Checkpointer {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    pub(crate) fn start(path: &Path, sync: Synchronous) -> Result<Self, StoreError> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.execute_batch(&pragmas(sync, Mmap::Off))?;
+        conn.execute_batch("PRAGMA cache_size = -1024")?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("certkeeper-sqlite-checkpoint".into())
+            .spawn(move || {
+                while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::park_timeout(CHECKPOINT_EVERY);
+                    let done = conn
+                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
+                    if let Err(e) = done {
+                        tracing::warn!(error = %e, "SQLite checkpoint failed; retrying");
+                    }
+                }
+                if let Err((_, e)) = conn.close() {
+                    tracing::warn!(error = %e, "closing the SQLite checkpoint connection");
+                }
+            })
+            .map_err(|e| StoreError::Config(format!("cannot start the checkpointer: {e}")))?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread after its current checkpoint.
+    pub(crate) fn stop(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
 }
 
 /// A transaction on the writer's connection.

@@ -125,6 +125,7 @@ impl Writer {
         // Durable mode: the writer's own commits skip SQLite's fsync and the syncer thread
         // makes them durable before anyone is answered (see `run_sqlite`).
         let conn = crate::sqlite::open_writer(path, Synchronous::Normal)?;
+        let checkpointer = crate::sqlite::Checkpointer::start(path, sync)?;
         let syncer = match sync {
             Synchronous::Normal => None,
             Synchronous::Full => {
@@ -150,6 +151,7 @@ impl Writer {
                 if let Some(t) = sync_thread {
                     let _ = t.join();
                 }
+                checkpointer.stop();
                 stopped.mark_stopped();
             })
             .map_err(|e| StoreError::Config(format!("cannot start the SQLite writer: {e}")))?;
