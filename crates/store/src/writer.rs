@@ -97,9 +97,23 @@ type Reply = oneshot::Sender<Result<Done, StoreError>>;
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     tx: mpsc::Sender<Job>,
-    /// Set once the writer has drained its queue and closed its connection.
-    stopped: Arc<tokio::sync::Notify>,
-    done: Arc<std::sync::atomic::AtomicBool>,
+    stopped: Arc<Stopped>,
+}
+
+/// Set once the writer has drained its queue and closed its connection. The writer's thread
+/// or task holds this, never a sender of its own queue, so it also ends when every handle is
+/// dropped without a `close`.
+#[derive(Debug, Default)]
+struct Stopped {
+    notify: tokio::sync::Notify,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl Stopped {
+    fn mark(&self) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
 }
 
 impl Writer {
@@ -107,10 +121,10 @@ impl Writer {
     pub(crate) fn spawn_postgres(pool: AnyPool) -> Self {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let this = Self::with(tx);
-        let stopped = this.clone();
+        let stopped = this.stopped.clone();
         tokio::spawn(async move {
             run_postgres(pool, rx).await;
-            stopped.mark_stopped();
+            stopped.mark();
         });
         this
     }
@@ -141,7 +155,7 @@ impl Writer {
         };
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let this = Self::with(tx);
-        let stopped = this.clone();
+        let stopped = this.stopped.clone();
         std::thread::Builder::new()
             .name("certkeeper-sqlite-writer".into())
             .spawn(move || {
@@ -152,7 +166,7 @@ impl Writer {
                     let _ = t.join();
                 }
                 checkpointer.stop();
-                stopped.mark_stopped();
+                stopped.mark();
             })
             .map_err(|e| StoreError::Config(format!("cannot start the SQLite writer: {e}")))?;
         Ok(this)
@@ -161,14 +175,8 @@ impl Writer {
     fn with(tx: mpsc::Sender<Job>) -> Self {
         Self {
             tx,
-            stopped: Arc::new(tokio::sync::Notify::new()),
-            done: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            stopped: Arc::default(),
         }
-    }
-
-    fn mark_stopped(&self) {
-        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.stopped.notify_waiters();
     }
 
     /// Commits everything already queued, then stops the writer and closes its connection.
@@ -176,12 +184,12 @@ impl Writer {
     pub(crate) async fn close(&self) {
         let (reply, answer) = oneshot::channel();
         // Registered before the flag is read, so a stop between the two cannot be missed.
-        let mut notified = std::pin::pin!(self.stopped.notified());
+        let mut notified = std::pin::pin!(self.stopped.notify.notified());
         notified.as_mut().enable();
         if self.tx.send(Job::Stop(reply)).await.is_ok() {
             let _ = answer.await;
         }
-        if !self.done.load(std::sync::atomic::Ordering::SeqCst) {
+        if !self.stopped.done.load(std::sync::atomic::Ordering::SeqCst) {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), notified).await;
         }
     }
