@@ -18,6 +18,7 @@ mod counts;
 mod error;
 mod hourly;
 mod orders;
+mod postgres;
 mod projects;
 mod query_sql;
 mod reports;
@@ -31,8 +32,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::AnyPool;
+use sqlx::any::AnyConnectOptions;
 
 pub use apikeys::{NewApiKey, StoredApiKey};
 pub use certificates::{CertificatePage, InsertOutcome, NewCertificate, StoredCertificate};
@@ -134,8 +135,8 @@ impl Store {
         })
     }
 
-    /// A connection pool: on SQLite `sqlite_connections` connections with `mmap`; on
-    /// PostgreSQL 16.
+    /// A connection pool, with each backend's own settings ([`sqlite`], [`postgres`]): on
+    /// SQLite `sqlite_connections` connections with `mmap`.
     async fn pool(
         backend: Backend,
         url: &str,
@@ -145,29 +146,10 @@ impl Store {
         sqlite_connections: u32,
     ) -> Result<AnyPool, StoreError> {
         let pool_options = match backend {
-            Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(sqlite_connections)
-                .min_connections(1)
-                .after_connect(move |conn, _| {
-                    Box::pin(async move {
-                        let pragmas = sqlite::pragmas(store_options.sqlite_synchronous, mmap);
-                        conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
-                        Ok(())
-                    })
-                }),
-            // No JIT: report queries whose row estimates are loose (a range per period edge)
-            // crossed its cost threshold and spent ~80 ms compiling for ~2 ms of work.
-            // Everything certkeeper asks is an index search; JIT only pays on big scans.
-            Backend::Postgres => {
-                AnyPoolOptions::new()
-                    .max_connections(16)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute("SET jit = off").await?;
-                            Ok(())
-                        })
-                    })
+            Backend::Sqlite => {
+                sqlite::pool_options(store_options.sqlite_synchronous, mmap, sqlite_connections)
             }
+            Backend::Postgres => postgres::pool_options(),
         };
         pool_options
             .acquire_timeout(Duration::from_secs(30))

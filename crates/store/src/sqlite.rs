@@ -77,6 +77,23 @@ pub(crate) fn pragmas(sync: Synchronous, mmap: Mmap) -> String {
     )
 }
 
+/// sqlx's SQLite pools: `connections` connections, each started with [`pragmas`].
+pub(crate) fn pool_options(
+    sync: Synchronous,
+    mmap: Mmap,
+    connections: u32,
+) -> sqlx::any::AnyPoolOptions {
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(connections)
+        .min_connections(1)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                sqlx::Executor::execute(conn, sqlx::AssertSqlSafe(pragmas(sync, mmap))).await?;
+                Ok(())
+            })
+        })
+}
+
 /// Opens the writer's own connection to the database file.
 pub(crate) fn open_writer(
     path: &Path,
