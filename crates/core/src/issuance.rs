@@ -308,8 +308,18 @@ impl Core {
                     .await?;
                 continue;
             }
-            if self.store.claim_order(order.id, now, now + CLAIM).await? {
-                let result = self.validate_claimed(who, &project, record, &order).await;
+            // The TXT lookups only read DNS, so they run while the claim is taken instead of
+            // after it; their answers are used only if the claim is won.
+            let issuance = self.issuance()?;
+            let expected = expected_records(&record);
+            let (claimed, outcomes) = tokio::join!(
+                self.store.claim_order(order.id, now, now + CLAIM),
+                issuance.dns.check(&expected)
+            );
+            if claimed? {
+                let result = self
+                    .validate_claimed(who, &project, record, &order, outcomes)
+                    .await;
                 if result.is_err() {
                     // Records missing, a CA that failed, a database error: give the order back
                     // so the next validate does not wait for the claim to lapse. (Harmless when
@@ -323,26 +333,20 @@ impl Core {
         }
     }
 
+    /// Validates a claimed order with the TXT lookups' `outcomes` (one per challenge, in
+    /// order) and, when every record is there, issues.
     async fn validate_claimed(
         &self,
         who: &Principal,
         project: &Project,
         record: CertificateRecord,
         state: &OrderState,
+        outcomes: Vec<TxtOutcome>,
     ) -> Result<CertificateRecord, CoreError> {
         let issuance = self.issuance()?;
         let CertificateContent::Ordered(order) = &record.content else {
             return Ok(record);
         };
-        let expected: Vec<ExpectedTxt> = order
-            .challenges
-            .iter()
-            .map(|c| ExpectedTxt {
-                name: c.record.clone(),
-                value: c.value.clone(),
-            })
-            .collect();
-        let outcomes = issuance.dns.check(&expected).await;
         let failures: Vec<String> = order
             .challenges
             .iter()
@@ -552,5 +556,20 @@ impl Core {
     /// The built-in CA's root, PEM: what relying parties must trust.
     pub fn builtin_root_pem(&self) -> Result<String, CoreError> {
         Ok(pem::encode("CERTIFICATE", self.issuance()?.ca.root_der()))
+    }
+}
+
+/// The TXT records an order's challenges expect (none for a record that is not an order).
+fn expected_records(record: &CertificateRecord) -> Vec<ExpectedTxt> {
+    match &record.content {
+        CertificateContent::Ordered(order) => order
+            .challenges
+            .iter()
+            .map(|c| ExpectedTxt {
+                name: c.record.clone(),
+                value: c.value.clone(),
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
