@@ -49,17 +49,21 @@ fn certificate(project: ProjectId, container: ContainerId, n: usize) -> NewCerti
     }
 }
 
-async fn batches_retry_alone(sync: Synchronous) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("w.db").display());
-    let store = Store::connect_with(
-        &url,
+async fn open(url: &str, sync: Synchronous) -> Store {
+    Store::connect_with(
+        url,
         StoreOptions {
             sqlite_synchronous: sync,
         },
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+async fn batches_retry_alone(sync: Synchronous) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let store = open(&url, sync).await;
     let project = store
         .create_project(
             ProjectId::new_random(),
@@ -101,14 +105,7 @@ async fn batches_retry_alone(sync: Synchronous) {
     );
     // Everything acknowledged is readable, and stays after a close and reopen.
     store.close().await;
-    let store = Store::connect_with(
-        &url,
-        StoreOptions {
-            sqlite_synchronous: sync,
-        },
-    )
-    .await
-    .unwrap();
+    let store = open(&url, sync).await;
     for id in &ids {
         assert!(
             store.certificate(*id).await.unwrap().is_some(),
