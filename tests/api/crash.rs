@@ -84,6 +84,24 @@ fn cli(dir: &std::path::Path, db: &str, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
 
+/// A project named `name` and an admin key (allowed to export keys if `export`), made with
+/// the CLI as an operator would: (project id, key).
+fn project_and_key(dir: &std::path::Path, db: &str, name: &str, export: bool) -> (String, String) {
+    let project = cli(dir, db, &["project", "create", "--name", name, "--json"]);
+    let project = project["id"].as_str().expect("id").to_string();
+    let mut args = vec![
+        "apikey", "create", "--name", name, "--role", "admin", "--json",
+    ];
+    if export {
+        args.push("--allow-key-export");
+    }
+    let key = cli(dir, db, &args)["key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    (project, key)
+}
+
 fn serve(dir: &std::path::Path, db: &str, dns: std::net::SocketAddr) -> Server {
     // Owned by the guard from the start, so a failed read below still stops it.
     let mut server = Server {
@@ -283,29 +301,7 @@ async fn acknowledged_writes_survive_sigkill(db: Db) {
         .unwrap_or(5);
     let tdb = TestDb::new(db).await;
     let dir = tdb.dir.path();
-    let project = cli(
-        dir,
-        &tdb.url,
-        &["project", "create", "--name", "crash", "--json"],
-    );
-    let project = project["id"].as_str().expect("id").to_string();
-    let key = cli(
-        dir,
-        &tdb.url,
-        &[
-            "apikey",
-            "create",
-            "--name",
-            "crash",
-            "--role",
-            "admin",
-            "--allow-key-export",
-            "--json",
-        ],
-    )["key"]
-        .as_str()
-        .expect("key")
-        .to_string();
+    let (project, key) = project_and_key(dir, &tdb.url, "crash", true);
     let dns = Arc::new(TestDns::start(&["crash.test"]).await);
     let minter = Arc::new(Minter::new());
     let ledger = Arc::new(Mutex::new(Ledger::default()));
@@ -555,22 +551,7 @@ async fn invariants(pool: &sqlx::AnyPool) {
 async fn sigterm_keeps_acknowledged_writes(db: Db) {
     let tdb = TestDb::new(db).await;
     let dir = tdb.dir.path();
-    let project = cli(
-        dir,
-        &tdb.url,
-        &["project", "create", "--name", "term", "--json"],
-    );
-    let project = project["id"].as_str().expect("id").to_string();
-    let key = cli(
-        dir,
-        &tdb.url,
-        &[
-            "apikey", "create", "--name", "term", "--role", "admin", "--json",
-        ],
-    )["key"]
-        .as_str()
-        .expect("key")
-        .to_string();
+    let (project, key) = project_and_key(dir, &tdb.url, "term", false);
     let dns = TestDns::start(&["term.test"]).await;
     let minter = Minter::new();
     let mut server = serve(dir, &tdb.url, dns.addr());

@@ -142,18 +142,26 @@ impl WriteConn for sqlx::AnyConnection {
     }
 }
 
-/// Runs a future that must complete without waiting (a batch of SQLite statements on the
-/// writer thread, where every [`WriteConn`] call is synchronous). A future that would wait is
-/// a bug in this crate, reported as an error rather than blocking the writer.
-pub(crate) fn run_now<T>(
-    fut: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
+/// Polls a future once, for code whose every await is already complete (a batch of SQLite
+/// statements on the writer thread, where every [`WriteConn`] call is synchronous): its value,
+/// or `None` if it would wait, which is a bug in this crate, never a reason to block the
+/// writer or spin.
+pub(crate) fn poll_ready<T>(fut: impl Future<Output = T>) -> Option<T> {
     let mut fut = std::pin::pin!(fut);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match fut.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => Err(StoreError::Config(
-            "a SQLite write waited for something other than its own connection".into(),
-        )),
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
     }
+}
+
+/// [`poll_ready`] for a fallible batch: a future that would wait becomes an error.
+pub(crate) fn run_now<T>(
+    fut: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    poll_ready(fut).unwrap_or_else(|| {
+        Err(StoreError::Config(
+            "a SQLite write waited for something other than its own connection".into(),
+        ))
+    })
 }

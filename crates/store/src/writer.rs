@@ -1,14 +1,18 @@
 //! Group commit for the writes issuance and imports do most.
 //!
 //! Writes arrive concurrently, but SQLite takes one writer at a time and every transaction
-//! pays fixed costs (BEGIN, COMMIT, the WAL append, a hand-off between tasks and sqlx's
-//! connection thread). One writer task takes whatever work is waiting (up to [`MAX_BATCH`]
-//! items: certificate imports, new orders, validation claims, order completions) and commits it in one
-//! transaction, so those costs are paid once per batch instead of once per item; per-project
-//! counts are bumped once per batch. Each caller is answered only after the commit, with its
-//! own outcome. Audit records and order history are appended with one statement per table per
-//! batch ([`crate::appends`]). If the batch transaction fails, every item in it is retried alone, so one bad
-//! row cannot fail its neighbours. On PostgreSQL the same batching saves WAL flushes.
+//! pays fixed costs (BEGIN, COMMIT, the WAL append, on a durable store an fsync). One writer
+//! takes whatever work is waiting (up to [`MAX_BATCH`] items: certificate imports, new orders,
+//! validation claims, order completions) and commits it in one transaction, so those costs are
+//! paid once per batch instead of once per item; per-project counts are bumped once per
+//! batch. Each caller is answered only after the commit (on durable SQLite, after the WAL
+//! fsync that covers it), with its own outcome. Audit records and order history are appended
+//! with one statement per table per batch ([`crate::appends`]). If the batch transaction fails,
+//! every item in it is retried alone, so one bad row cannot fail its neighbours.
+//!
+//! On SQLite the writer is a thread owning a rusqlite connection (no hop per statement), with
+//! a WAL syncer thread beside it; on PostgreSQL it is a task on pooled connections, where the
+//! same batching saves WAL flushes. The statements are the same either way ([`WriteConn`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::appends::Appends;
 use crate::certificates::{InsertOutcome, NewCertificate, insert_one};
-use crate::conn::{WriteConn, run_now};
+use crate::conn::{WriteConn, poll_ready, run_now};
 use crate::counts::bump_counts;
 use crate::hourly::Deltas;
 use crate::orders::{
@@ -335,7 +339,9 @@ fn run_sqlite(
 ) {
     while let Some(first) = rx.blocking_recv() {
         let (batch, stop) = gather(first, &mut rx);
-        let settled = run_now_infallible(settle(batch, |work| {
+        // Every step of `settle` is synchronous here. Should one ever wait (a bug), the batch's
+        // replies are dropped and each caller gets "the database writer dropped a request".
+        let settled = poll_ready(settle(batch, |work| {
             std::future::ready((|| {
                 let _turn = lock.blocking_lock();
                 let tx =
@@ -344,7 +350,11 @@ fn run_sqlite(
                 tx.commit()?;
                 Ok(outcomes)
             })())
-        }));
+        }))
+        .unwrap_or_else(|| {
+            tracing::error!("a SQLite batch waited for something other than its connection");
+            Vec::new()
+        });
         let mut durable = Vec::new();
         for (reply, outcome) in settled {
             match (outcome, &sync) {
@@ -371,19 +381,6 @@ fn run_sqlite(
     // Checkpoints the WAL if this is the last connection; errors only mean it is not.
     if let Err((_, e)) = conn.close() {
         tracing::warn!(error = %e, "closing the SQLite writer connection");
-    }
-}
-
-/// Runs `settle` for SQLite, whose every step is synchronous.
-fn run_now_infallible<T>(fut: impl std::future::Future<Output = Vec<T>>) -> Vec<T> {
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        // Every step is ready at once; a pending one would be a bug, and polling again is the
-        // only way forward that loses no reply.
-        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
     }
 }
 
