@@ -108,6 +108,16 @@ struct ServeArgs {
     /// `normal` (the last commits may roll back after a power loss or OS crash).
     #[arg(long, env = "CERTKEEPER_SQLITE_SYNCHRONOUS")]
     sqlite_synchronous: Option<String>,
+    /// The longest the scheduler sleeps between looks for due jobs, in seconds (default 30).
+    #[arg(long, env = "CERTKEEPER_JOB_POLL_SECONDS")]
+    job_poll_seconds: Option<u64>,
+    /// A DNS script projects may name as their `exec` provider, as NAME=PATH (repeatable).
+    /// It is called as `PATH present|cleanup FQDN VALUE`, as lego's exec provider.
+    #[arg(long = "dns-exec", value_name = "NAME=PATH", value_parser = crate::config::parse_dns_exec)]
+    dns_exec: Vec<(String, crate::config::DnsExec)>,
+    /// Port authoritative nameservers are asked on while waiting for records (default 53).
+    #[arg(long, env = "CERTKEEPER_DNS_AUTHORITATIVE_PORT")]
+    dns_authoritative_port: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -242,6 +252,11 @@ pub async fn run(cli: Cli) -> CliResult {
         over.acme_eab_hmac = s.acme_eab_hmac.clone();
         over.acme_contact = s.acme_contact.clone();
         over.sqlite_synchronous = s.sqlite_synchronous.clone();
+        over.job_poll_seconds = s.job_poll_seconds;
+        over.dns_authoritative_port = s.dns_authoritative_port;
+        if !s.dns_exec.is_empty() {
+            over.dns_exec = Some(s.dns_exec.iter().cloned().collect());
+        }
     }
     let config = Config::resolve(file, over)?;
     match cli.command {
@@ -324,11 +339,19 @@ async fn full_core(config: &Config) -> Result<Core, Box<dyn std::error::Error>> 
         }
         None => None,
     };
+    let propagation = certkeeper_dns::Propagation {
+        resolver: dns.clone(),
+        authoritative_port: config.dns_authoritative_port,
+        poll: std::time::Duration::from_secs(2),
+        query_timeout: certkeeper_dns::DEFAULT_TIMEOUT,
+    };
     let issuance = certkeeper_core::issuance::Issuance {
         default_issuer,
         acme,
         ca,
         dns,
+        dns_exec: config.dns_exec.clone(),
+        propagation,
         leaf_lifetime: time::Duration::days(i64::from(config.leaf_lifetime_days)),
         challenge_ttl: time::Duration::hours(i64::from(config.challenge_ttl_hours)),
     };
@@ -371,19 +394,18 @@ async fn serve(config: Config) -> CliResult {
     out.flush()?;
     drop(out);
     let store = core.store().clone();
-    // Orders whose DNS-01 challenge expired are rejected even if nobody validates them again.
-    let sweeper = core.clone();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            every.tick().await;
-            match sweeper.expire_orders().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(rejected = n, "expired pending orders"),
-                Err(e) => tracing::warn!(error = %e, "expiring pending orders failed"),
-            }
-        }
-    });
+    // The scheduler: the expired-order sweep, provider-driven issuance and renewals, run once
+    // across every node sharing this database.
+    let (stop_jobs, jobs_stopped) = tokio::sync::oneshot::channel::<()>();
+    let scheduler = certkeeper_core::scheduler::Scheduler::new(
+        core.clone(),
+        certkeeper_core::scheduler::SchedulerConfig::new(std::time::Duration::from_secs(
+            config.job_poll_seconds,
+        )),
+    );
+    let jobs = tokio::spawn(scheduler.run(async move {
+        let _ = jobs_stopped.await;
+    }));
     // Certificates stored before thumbprints and CNs were kept as columns get them, in the
     // background and in small batches, so collection queries can match them.
     let backfill = core.store().clone();
@@ -420,6 +442,12 @@ async fn serve(config: Config) -> CliResult {
             seconds = SHUTDOWN_GRACE.as_secs(),
             "requests still in flight after the shutdown grace period; closing anyway"
         ),
+    }
+    let _ = stop_jobs.send(());
+    if tokio::time::timeout(SHUTDOWN_GRACE, jobs).await.is_err() {
+        tracing::warn!(
+            "jobs still running after the grace period; their leases will lapse and another node (or the next start) takes them over"
+        );
     }
     store.close().await;
     tracing::info!("database closed; exiting");

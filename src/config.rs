@@ -2,6 +2,7 @@
 //! (each later source wins). Flags and environment variables are declared together on the
 //! clap arguments; the file fills what neither set.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,23 @@ pub const DEFAULT_DATABASE: &str = "sqlite://certkeeper.db";
 pub const DEFAULT_LEAF_LIFETIME_DAYS: u32 = 90;
 pub const DEFAULT_CHALLENGE_TTL_HOURS: u32 = 7 * 24;
 pub const DEFAULT_LOG: &str = "info,sqlx=warn";
+pub const DEFAULT_JOB_POLL_SECONDS: u64 = 30;
+
+/// Parses `--dns-exec NAME=PATH`.
+pub fn parse_dns_exec(arg: &str) -> Result<(String, DnsExec), String> {
+    let (name, path) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("--dns-exec takes NAME=PATH, got {arg:?}"))?;
+    if name.is_empty() || path.is_empty() {
+        return Err(format!("--dns-exec takes NAME=PATH, got {arg:?}"));
+    }
+    Ok((
+        name.to_string(),
+        DnsExec {
+            command: PathBuf::from(path),
+        },
+    ))
+}
 
 /// `certkeeper.toml`. Unknown keys are an error, so a typo does not silently fall back.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -34,6 +52,19 @@ pub struct FileConfig {
     pub acme_contact: Option<String>,
     /// `full` (default) or `normal`.
     pub sqlite_synchronous: Option<String>,
+    /// The longest the scheduler sleeps between looks at the jobs table, in seconds.
+    pub job_poll_seconds: Option<u64>,
+    /// DNS scripts an `exec` provider may name: `[dns_exec.NAME] command = "PATH"`.
+    pub dns_exec: Option<BTreeMap<String, DnsExec>>,
+    /// The port authoritative nameservers are asked on when waiting for propagation.
+    pub dns_authoritative_port: Option<u16>,
+}
+
+/// One configured DNS script.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsExec {
+    pub command: PathBuf,
 }
 
 impl FileConfig {
@@ -67,6 +98,11 @@ pub struct Config {
     pub acme_contact: Option<String>,
     /// SQLite's durability: `full` unless `normal` is asked for explicitly.
     pub sqlite_synchronous: Synchronous,
+    /// The scheduler's longest sleep.
+    pub job_poll_seconds: u64,
+    /// DNS scripts by name (file entries, then flags of the same name over them).
+    pub dns_exec: BTreeMap<String, PathBuf>,
+    pub dns_authoritative_port: u16,
 }
 
 /// What flags and environment gave (clap already applied flag-over-env): the same settings as
@@ -87,7 +123,28 @@ impl Config {
             Some(s) => s.parse()?,
             None => Synchronous::default(),
         };
+        let job_poll_seconds = over
+            .job_poll_seconds
+            .or(file.job_poll_seconds)
+            .unwrap_or(DEFAULT_JOB_POLL_SECONDS);
+        if !(1..=3600).contains(&job_poll_seconds) {
+            return Err(format!(
+                "job_poll_seconds must be between 1 and 3600, got {job_poll_seconds}"
+            ));
+        }
+        let mut dns_exec: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for source in [file.dns_exec, over.dns_exec].into_iter().flatten() {
+            for (name, e) in source {
+                dns_exec.insert(name, e.command);
+            }
+        }
         Ok(Self {
+            job_poll_seconds,
+            dns_exec,
+            dns_authoritative_port: over
+                .dns_authoritative_port
+                .or(file.dns_authoritative_port)
+                .unwrap_or(53),
             listen: over
                 .listen
                 .or(file.listen)

@@ -143,8 +143,46 @@ pub struct TestApp {
     _pebble: Option<certkeeper_testkit::pebble::Pebble>,
     /// The DNS server pebble asks, when it is not [`TestApp::dns`].
     pub pebble_dns: Option<certkeeper_testkit::dns::TestDns>,
+    /// How this server's DNS is set up (for [`TestApp::second_node`]).
+    pub dns_setup: DnsSetup,
     /// Keeps the database (and its temp dir) alive as long as the app.
     _db: TestDb,
+}
+
+/// Where a test server's DNS-01 lookups go, and which DNS scripts it has.
+#[derive(Debug, Clone, Default)]
+pub struct DnsSetup {
+    /// The resolver validation uses; default: the in-process [`TestApp::dns`].
+    pub resolver: Option<std::net::SocketAddr>,
+    /// The port authoritative servers are asked on (a loopback BIND's); default 53.
+    pub authoritative_port: Option<u16>,
+    pub dns_exec: std::collections::BTreeMap<String, std::path::PathBuf>,
+}
+
+/// Issuance by the built-in CA with lookups at `resolver`.
+fn builtin_issuance(
+    ca: certkeeper_ca::BuiltinCa,
+    resolver: std::net::SocketAddr,
+    setup: &DnsSetup,
+) -> certkeeper_core::issuance::Issuance {
+    let dns =
+        certkeeper_dns::Dns01Checker::with_server(resolver, std::time::Duration::from_secs(2))
+            .expect("DNS checker");
+    certkeeper_core::issuance::Issuance {
+        default_issuer: certkeeper_core::issuance::IssuerKind::Builtin,
+        acme: None,
+        ca,
+        dns: dns.clone(),
+        leaf_lifetime: time::Duration::days(90),
+        challenge_ttl: time::Duration::days(7),
+        dns_exec: setup.dns_exec.clone(),
+        propagation: certkeeper_dns::Propagation {
+            resolver: dns,
+            authoritative_port: setup.authoritative_port.unwrap_or(53),
+            poll: std::time::Duration::from_millis(200),
+            query_timeout: std::time::Duration::from_secs(2),
+        },
+    }
 }
 
 /// A response: status and JSON body (`Value::Null` when the body is not JSON).
@@ -163,6 +201,38 @@ impl TestApp {
 
     /// A server whose created certificates go to its own pebble.
     pub async fn spawn_with(db: Db, setup: IssuerSetup) -> Self {
+        Self::spawn_full(db, setup, DnsSetup::default()).await
+    }
+
+    /// A server (built-in CA) whose DNS-01 lookups go to `dns` setup's server instead of the
+    /// in-process one, with DNS scripts configured.
+    pub async fn spawn_dns(db: Db, dns: DnsSetup) -> Self {
+        Self::spawn_full(db, IssuerSetup::Builtin, dns).await
+    }
+
+    /// Another node on the same database: its own core (caches, scheduler) and issuance
+    /// settings, as a second `certkeeper serve` would have.
+    pub async fn second_node(&self) -> Core {
+        let store = Store::connect(&self._db.url).await.expect("connect store");
+        let master_key = certkeeper_core::masterkey::load_or_create(
+            &store,
+            &self._db.dir.path().join("master.key"),
+        )
+        .await
+        .expect("master key");
+        let ca = certkeeper_core::issuance::load_or_create_ca(
+            &store,
+            &master_key,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .expect("built-in CA");
+        let resolver = self.dns_setup.resolver.unwrap_or(self.dns.addr());
+        let issuance = builtin_issuance(ca, resolver, &self.dns_setup);
+        Core::new(store, self.clock.clone(), master_key).with_issuance(issuance)
+    }
+
+    async fn spawn_full(db: Db, setup: IssuerSetup, dns_setup: DnsSetup) -> Self {
         let db = TestDb::new(db).await;
         let store = Store::connect(&db.url).await.expect("connect store");
         let master_key =
@@ -217,17 +287,11 @@ impl TestApp {
                 )
             }
         };
+        let resolver = dns_setup.resolver.unwrap_or(dns.addr());
         let issuance = certkeeper_core::issuance::Issuance {
             default_issuer,
             acme,
-            ca,
-            dns: certkeeper_dns::Dns01Checker::with_server(
-                dns.addr(),
-                std::time::Duration::from_secs(2),
-            )
-            .expect("DNS checker"),
-            leaf_lifetime: time::Duration::days(90),
-            challenge_ttl: time::Duration::days(7),
+            ..builtin_issuance(ca, resolver, &dns_setup)
         };
         let core = Core::new(store, clock.clone(), master_key).with_issuance(issuance);
         let project = core
@@ -258,6 +322,7 @@ impl TestApp {
             dns,
             _pebble: pebble,
             pebble_dns,
+            dns_setup,
             _db: db,
         }
     }

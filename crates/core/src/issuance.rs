@@ -11,7 +11,7 @@ use std::time::Duration as StdDuration;
 use base64::Engine;
 use certkeeper_ca::{BuiltinCa, CaMaterial};
 use certkeeper_dns::{Dns01Checker, ExpectedTxt, TxtOutcome};
-use certkeeper_domain::audit::{AuditAction, NewAuditEvent};
+use certkeeper_domain::audit::{Actor, AuditAction, NewAuditEvent};
 use certkeeper_domain::certificate::{CertificateContent, CertificateRecord, DnsChallenge, Scope};
 use certkeeper_domain::ids::{CertificateId, ProjectId, SslCertificateId};
 use certkeeper_domain::names::{DnsName, parse_names};
@@ -26,9 +26,11 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 pub use certkeeper_domain::issuer::IssuerKind;
+use certkeeper_domain::lifecycle::DnsProvider;
 
 use crate::acme::{AcmeIssuer, AcmeOutcome};
 use crate::inventory::{key_aad, owned_by, seen_by};
+use crate::lifecycle::Lifecycle;
 use crate::{Access, Core, CoreError, Principal};
 
 /// How long one validate call may hold an order before others may take over.
@@ -49,6 +51,10 @@ pub struct Issuance {
     pub leaf_lifetime: Duration,
     /// How long a pending order waits for validation before it is rejected.
     pub challenge_ttl: Duration,
+    /// DNS scripts an `exec` provider may name, from the server's configuration.
+    pub dns_exec: std::collections::BTreeMap<String, std::path::PathBuf>,
+    /// How provider-published records are waited for.
+    pub propagation: certkeeper_dns::Propagation,
 }
 
 /// The settings row the CA lives in: certificates in clear, keys sealed.
@@ -185,13 +191,15 @@ impl Core {
             .unwrap_or(IssuerKind::Builtin)
     }
 
-    fn issuance(&self) -> Result<&Arc<Issuance>, CoreError> {
+    pub(crate) fn issuance(&self) -> Result<&Arc<Issuance>, CoreError> {
         self.issuance
             .as_ref()
             .ok_or_else(|| CoreError::internal("issuance is not configured on this server"))
     }
 
-    /// Opens an order: checks the names and answers with the DNS-01 records to publish.
+    /// Opens an order: checks the names and answers with the DNS-01 records to publish. With
+    /// a DNS provider the records are published by a job and the answer is `Pending`; when
+    /// every name's validation can be reused, the certificate is issued in this request.
     pub async fn create_certificate(
         &self,
         who: &Principal,
@@ -199,58 +207,185 @@ impl Core {
         req: CreateRequest,
     ) -> Result<CertificateRecord, CoreError> {
         let project = self.authorize_project(who, project, Access::Write).await?;
-        let issuance = self.issuance()?;
         let requested = std::iter::once(req.domain_name.as_str())
             .chain(req.additional_domain_names.iter().map(String::as_str));
         let names: Vec<DnsName> =
             parse_names(requested).map_err(|e| CoreError::Invalid(e.to_string()))?;
-        let (issuer, external_ref, challenges) =
-            match project.issuer.unwrap_or(issuance.default_issuer) {
-                IssuerKind::Builtin => {
-                    let challenges = names
-                        .iter()
-                        .map(|n| {
-                            Ok(DnsChallenge {
-                                name: n.to_string(),
-                                record: n.challenge_record(),
-                                value: challenge_value()?,
-                            })
+        self.open_order(&who.actor(), &project, &names, req.scope, None)
+            .await
+    }
+
+    /// Opens an order for `names` in `project` (a create, or a renewal of `renewed_from`).
+    pub(crate) async fn open_order(
+        &self,
+        actor: &Actor,
+        project: &Project,
+        names: &[DnsName],
+        scope: Scope,
+        renewed_from: Option<CertificateId>,
+    ) -> Result<CertificateRecord, CoreError> {
+        let issuance = self.issuance()?;
+        let lifecycle = self.lifecycle_of(project).await?;
+        let issuer = project.issuer.unwrap_or(issuance.default_issuer);
+        let name_texts: Vec<String> = names.iter().map(ToString::to_string).collect();
+        // Validation reuse applies to the built-in CA; an ACME CA keeps (and reuses) its own
+        // authorizations.
+        if issuer == IssuerKind::Builtin
+            && let Some(since) = lifecycle.validation.reuse_since(self.now())
+            && self
+                .store
+                .all_validated_since(project.container_id, &name_texts, since)
+                .await?
+        {
+            return self
+                .issue_reused(actor, project, names, scope, renewed_from, &lifecycle)
+                .await;
+        }
+        let (issuer, external_ref, challenges) = match issuer {
+            IssuerKind::Builtin => {
+                let challenges = names
+                    .iter()
+                    .map(|n| {
+                        Ok(DnsChallenge {
+                            name: n.to_string(),
+                            record: n.challenge_record(),
+                            value: challenge_value()?,
                         })
-                        .collect::<Result<Vec<_>, CoreError>>()?;
-                    (IssuerKind::Builtin, None, challenges)
-                }
-                IssuerKind::Acme => {
-                    let acme = issuance
-                        .acme
-                        .as_ref()
-                        .ok_or_else(|| CoreError::internal("the ACME issuer is not configured"))?;
-                    let (url, challenges) = acme.open_order(&names).await?;
-                    (IssuerKind::Acme, Some(url), challenges)
-                }
-            };
+                    })
+                    .collect::<Result<Vec<_>, CoreError>>()?;
+                (IssuerKind::Builtin, None, challenges)
+            }
+            IssuerKind::Acme => {
+                let acme = issuance
+                    .acme
+                    .as_ref()
+                    .ok_or_else(|| CoreError::internal("the ACME issuer is not configured"))?;
+                let (url, challenges) = acme.open_order(names).await?;
+                (IssuerKind::Acme, Some(url), challenges)
+            }
+        };
+        let automated = lifecycle.validation.dns_provider != DnsProvider::Manual;
         let now = self.now();
         let new = NewOrder {
             ssl_certificate_id: SslCertificateId::new_random(),
             project_id: project.id,
             container_id: project.container_id,
-            scope: req.scope,
-            names: names.iter().map(ToString::to_string).collect(),
+            scope,
+            names: name_texts,
             challenges,
             issuer: issuer.as_str().into(),
             external_ref,
             expires_at: now + issuance.challenge_ttl,
             at: now,
+            renewed_from,
+            issue_job_at: automated.then_some(now),
         };
         let audit = NewAuditEvent {
             at: now,
-            actor: who.actor(),
+            actor: actor.clone(),
             action: AuditAction::CertificateCreate,
             project: Some(project.id),
             target: String::new(),
-            detail: json!({ "names": new.names, "issuer": new.issuer, "scope": req.scope.name() })
+            detail: json!({ "names": new.names, "issuer": new.issuer, "scope": scope.name(), "renewedFrom": renewed_from.map(|c| c.0), "dnsProvider": lifecycle.validation.dns_provider.name() })
                 .to_string(),
         };
-        Ok(self.store.create_order(new, audit).await?)
+        let record = self.store.create_order(new, audit).await?;
+        if automated {
+            self.wake_scheduler();
+        }
+        Ok(record)
+    }
+
+    /// Issues at once from the built-in CA for names whose validations are reused: one
+    /// transaction stores the order (already issued) and the certificate.
+    async fn issue_reused(
+        &self,
+        actor: &Actor,
+        project: &Project,
+        names: &[DnsName],
+        scope: Scope,
+        renewed_from: Option<CertificateId>,
+        lifecycle: &Lifecycle,
+    ) -> Result<CertificateRecord, CoreError> {
+        let issuance = self.issuance()?;
+        let now = self.now();
+        let issued = issuance
+            .ca
+            .issue(names, now, issuance.leaf_lifetime)
+            .map_err(|e| CoreError::Invalid(format!("the built-in CA refused: {e}")))?;
+        let ssl_certificate_id = SslCertificateId::new_random();
+        let stored = self.sealed_issue(
+            ssl_certificate_id,
+            issued.der,
+            &issued.chain,
+            &issued.key_pkcs8,
+            lifecycle,
+            false,
+        )?;
+        let new = NewOrder {
+            ssl_certificate_id,
+            project_id: project.id,
+            container_id: project.container_id,
+            scope,
+            names: names.iter().map(ToString::to_string).collect(),
+            challenges: Vec::new(),
+            issuer: IssuerKind::Builtin.as_str().into(),
+            external_ref: None,
+            expires_at: now,
+            at: now,
+            renewed_from,
+            issue_job_at: None,
+        };
+        let create_audit = NewAuditEvent {
+            at: now,
+            actor: actor.clone(),
+            action: AuditAction::CertificateCreate,
+            project: Some(project.id),
+            target: String::new(),
+            detail: json!({ "names": new.names, "issuer": new.issuer, "scope": scope.name(), "renewedFrom": renewed_from.map(|c| c.0), "reusedValidation": true })
+                .to_string(),
+        };
+        let issue_audit = NewAuditEvent {
+            at: now,
+            actor: actor.clone(),
+            action: AuditAction::CertificateIssue,
+            project: Some(project.id),
+            target: String::new(),
+            detail: json!({ "serialNumber": stored.summary.serial_number, "issuer": "builtin", "reusedValidation": true }).to_string(),
+        };
+        Ok(self
+            .store
+            .create_issued(new, stored, create_audit, issue_audit)
+            .await?)
+    }
+
+    /// An issued certificate ready to store: its facts, its key sealed, and when it renews.
+    fn sealed_issue(
+        &self,
+        ssl_certificate_id: SslCertificateId,
+        der: Vec<u8>,
+        chain: &[Vec<u8>],
+        key_pkcs8: &[u8],
+        lifecycle: &Lifecycle,
+        record_validation: bool,
+    ) -> Result<IssuedCertificate, CoreError> {
+        let summary = x509::summarize_der(&der)
+            .map_err(|e| CoreError::internal(format!("issued certificate: {e}")))?;
+        let sealed = self
+            .master_key
+            .seal(key_aad(ssl_certificate_id).as_bytes(), key_pkcs8)
+            .map_err(CoreError::internal)?;
+        let renew_at = lifecycle
+            .renewal
+            .renew_at(summary.not_before, summary.not_after);
+        Ok(IssuedCertificate {
+            summary,
+            der,
+            chain_pem: pem::certificates(chain.iter().map(Vec::as_slice)),
+            private_key_sealed: sealed,
+            renew_at,
+            record_validation,
+        })
     }
 
     /// Checks the order's DNS records and, when all are there, issues the certificate.
@@ -262,6 +397,18 @@ impl Core {
         id: CertificateId,
     ) -> Result<CertificateRecord, CoreError> {
         let project = self.authorize_project(who, project, Access::Write).await?;
+        self.validate_as(&who.actor(), &project, id).await
+    }
+
+    /// Validation on behalf of `actor` (a key's holder, or the scheduler), once the project is
+    /// authorized.
+    pub(crate) async fn validate_as(
+        &self,
+        actor: &Actor,
+        project: &Project,
+        id: CertificateId,
+    ) -> Result<CertificateRecord, CoreError> {
+        let project = project.clone();
         // The record and its order's bookkeeping in one query.
         let (record, order) = self.store.certificate_with_order(id).await?.unzip();
         let record = owned_by(&project, seen_by(&project, id, record)?)?;
@@ -304,8 +451,14 @@ impl Core {
             }
             let now = self.now();
             if now > order.expires_at {
-                self.end_order(who, &project, &record, OrderStatus::Rejected, Some(EXPIRED))
-                    .await?;
+                self.end_order(
+                    actor,
+                    &project,
+                    &record,
+                    OrderStatus::Rejected,
+                    Some(EXPIRED),
+                )
+                .await?;
                 continue;
             }
             // The TXT lookups only read DNS, so they run while the claim is taken instead of
@@ -318,7 +471,7 @@ impl Core {
             );
             if claimed? {
                 let result = self
-                    .validate_claimed(who, &project, record, &order, outcomes)
+                    .validate_claimed(actor, &project, record, &order, outcomes)
                     .await;
                 if result.is_err() {
                     // Records missing, a CA that failed, a database error: give the order back
@@ -337,7 +490,7 @@ impl Core {
     /// order) and, when every record is there, issues.
     async fn validate_claimed(
         &self,
-        who: &Principal,
+        actor: &Actor,
         project: &Project,
         record: CertificateRecord,
         state: &OrderState,
@@ -387,7 +540,7 @@ impl Core {
                 Err(e) => {
                     return self
                         .reject(
-                            who,
+                            actor,
                             project,
                             &record,
                             format!("the built-in CA refused: {e}"),
@@ -418,7 +571,7 @@ impl Core {
                     AcmeOutcome::Refused(problem) => {
                         return self
                             .reject(
-                                who,
+                                actor,
                                 project,
                                 &record,
                                 format!("the ACME CA refused: {problem}"),
@@ -428,21 +581,18 @@ impl Core {
                 }
             }
         };
-        let summary = x509::summarize_der(&der)
-            .map_err(|e| CoreError::internal(format!("issued certificate: {e}")))?;
-        let sealed = self
-            .master_key
-            .seal(key_aad(record.ssl_certificate_id).as_bytes(), &key_pkcs8)
-            .map_err(CoreError::internal)?;
-        let stored = IssuedCertificate {
-            summary,
+        let lifecycle = self.lifecycle_of(project).await?;
+        let stored = self.sealed_issue(
+            record.ssl_certificate_id,
             der,
-            chain_pem: pem::certificates(chain.iter().map(Vec::as_slice)),
-            private_key_sealed: sealed,
-        };
+            &chain,
+            &key_pkcs8,
+            &lifecycle,
+            true,
+        )?;
         let audit = NewAuditEvent {
             at: now,
-            actor: who.actor(),
+            actor: actor.clone(),
             action: AuditAction::CertificateIssue,
             project: Some(project.id),
             target: String::new(),
@@ -455,20 +605,26 @@ impl Core {
         {
             Some(r) => Ok(r),
             // Canceled meanwhile: report what it is now.
-            None => Box::pin(self.validate_certificate(who, project.id, record.id)).await,
+            None => Box::pin(self.validate_as(actor, project, record.id)).await,
         }
     }
 
     /// Ends a claimed order as rejected, keeping the reason, and answers 409 with it.
     async fn reject(
         &self,
-        who: &Principal,
+        actor: &Actor,
         project: &Project,
         record: &CertificateRecord,
         problem: String,
     ) -> Result<CertificateRecord, CoreError> {
-        self.end_order(who, project, record, OrderStatus::Rejected, Some(&problem))
-            .await?;
+        self.end_order(
+            actor,
+            project,
+            record,
+            OrderStatus::Rejected,
+            Some(&problem),
+        )
+        .await?;
         Err(CoreError::Conflict {
             message: format!("order rejected: {problem}"),
             existing: None,
@@ -477,7 +633,7 @@ impl Core {
 
     async fn end_order(
         &self,
-        who: &Principal,
+        actor: &Actor,
         project: &Project,
         record: &CertificateRecord,
         to: OrderStatus,
@@ -489,7 +645,7 @@ impl Core {
         let now = self.now();
         let audit = NewAuditEvent {
             at: now,
-            actor: who.actor(),
+            actor: actor.clone(),
             action: if to == OrderStatus::Canceled {
                 AuditAction::CertificateCancel
             } else {
@@ -515,7 +671,7 @@ impl Core {
     ) -> Result<Option<CertificateRecord>, CoreError> {
         match record.order() {
             Some(o) if o.status == OrderStatus::Pending => {
-                self.end_order(who, project, record, OrderStatus::Canceled, None)
+                self.end_order(&who.actor(), project, record, OrderStatus::Canceled, None)
                     .await?;
                 Ok(Some(self.visible(project, record.id).await?))
             }
@@ -560,7 +716,7 @@ impl Core {
 }
 
 /// The TXT records an order's challenges expect (none for a record that is not an order).
-fn expected_records(record: &CertificateRecord) -> Vec<ExpectedTxt> {
+pub(crate) fn expected_records(record: &CertificateRecord) -> Vec<ExpectedTxt> {
     match &record.content {
         CertificateContent::Ordered(order) => order
             .challenges

@@ -8,8 +8,12 @@ pub mod auth;
 mod error;
 pub mod inventory;
 pub mod issuance;
+pub mod lifecycle;
 pub mod masterkey;
+mod provider_flow;
+mod renewal;
 pub mod reports;
+pub mod scheduler;
 
 use std::sync::Arc;
 
@@ -29,6 +33,9 @@ pub struct Core {
     auth_cache: Arc<auth::AuthCache>,
     project_cache: Arc<auth::ProjectCache>,
     issuance: Option<Arc<issuance::Issuance>>,
+    lifecycle_cache: Arc<lifecycle::LifecycleCache>,
+    /// Wakes this node's scheduler when work is scheduled for now.
+    scheduler_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Core {
@@ -40,6 +47,8 @@ impl Core {
             auth_cache: Arc::new(auth::AuthCache::default()),
             project_cache: Arc::new(auth::ProjectCache::default()),
             issuance: None,
+            lifecycle_cache: Arc::new(lifecycle::LifecycleCache::default()),
+            scheduler_wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

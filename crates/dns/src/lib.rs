@@ -5,6 +5,12 @@
 //! fixed a record is not told about the old answer. CNAMEs are followed, as Let's Encrypt
 //! does, so `_acme-challenge` may be delegated to another zone.
 
+mod propagation;
+pub mod publish;
+
+pub use propagation::Propagation;
+pub use publish::{PublishError, Publisher};
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -93,6 +99,11 @@ impl Dns01Checker {
             .build()
             .map_err(|e| DnsSetupError::System(e.to_string()))?;
         Ok(Self { resolver })
+    }
+
+    /// The resolver underneath, for the other lookups propagation needs.
+    pub(crate) fn resolver(&self) -> &TokioResolver {
+        &self.resolver
     }
 
     /// Looks every record up (concurrently) and says what was found, in input order.

@@ -21,6 +21,10 @@ pub enum AuditAction {
     CollectionCreate,
     CollectionUpdate,
     CollectionDelete,
+    /// A project's lifecycle settings (validation, renewal) changed.
+    ProjectSettings,
+    /// A certificate was renewed (a new order opened for its names).
+    CertificateRenew,
 }
 
 impl AuditAction {
@@ -40,6 +44,8 @@ impl AuditAction {
             Self::CollectionCreate => "collection.create",
             Self::CollectionUpdate => "collection.update",
             Self::CollectionDelete => "collection.delete",
+            Self::ProjectSettings => "project.settings",
+            Self::CertificateRenew => "certificate.renew",
         }
     }
 }

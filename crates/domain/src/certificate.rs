@@ -219,6 +219,18 @@ pub struct CertificateRecord {
     pub content: CertificateContent,
     pub created_at: OffsetDateTime,
     pub last_modified: OffsetDateTime,
+    pub lineage: Lineage,
+}
+
+/// Where a certificate sits in its renewal chain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lineage {
+    /// The certificate this one renewed.
+    pub renewed_from: Option<CertificateId>,
+    /// The certificate that renewed this one, once issued.
+    pub renewed_by: Option<CertificateId>,
+    /// When this certificate's renewal job is due, if one is scheduled.
+    pub renew_after: Option<OffsetDateTime>,
 }
 
 impl CertificateRecord {

@@ -3,7 +3,7 @@
 use certkeeper_domain::audit::NewAuditEvent;
 use certkeeper_domain::certificate::{
     CertificateContent, CertificateRecord, CertificateSummary, CertificateType, DnsChallenge,
-    OrderView, Scope,
+    Lineage, OrderView, Scope,
 };
 use certkeeper_domain::ids::{CertificateId, ContainerId, OrderId, ProjectId, SslCertificateId};
 use sqlx::Row;
@@ -31,7 +31,8 @@ macro_rules! select_certificates {
             "c.signature_algorithm, c.issuer, c.subject, c.serial_number, c.fingerprint_sha256, ",
             "c.not_before_ms, c.not_after_ms, c.created_at_ms, c.last_modified_ms, c.issued_cn, c.thumbprint, ",
             "o.id AS order_id, o.status AS order_status, o.challenges AS order_challenges, ",
-            "o.problem AS order_problem ",
+            "o.problem AS order_problem, c.renewed_from_id, c.renewed_by_id, ",
+            "(SELECT j.due_at_ms FROM jobs j WHERE j.kind = 'renew' AND j.subject = CAST(c.id AS TEXT)) AS renew_after_ms ",
             $more,
             " FROM certificates c JOIN projects p ON p.container_id = c.container_id ",
             "LEFT JOIN orders o ON o.certificate_id = c.id ",
@@ -148,6 +149,18 @@ fn record_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
         content,
         created_at: from_ms(r.try_get("created_at_ms")?)?,
         last_modified: from_ms(r.try_get("last_modified_ms")?)?,
+        lineage: Lineage {
+            renewed_from: r
+                .try_get::<Option<i64>, _>("renewed_from_id")?
+                .map(CertificateId),
+            renewed_by: r
+                .try_get::<Option<i64>, _>("renewed_by_id")?
+                .map(CertificateId),
+            renew_after: r
+                .try_get::<Option<i64>, _>("renew_after_ms")?
+                .map(from_ms)
+                .transpose()?,
+        },
     })
 }
 
@@ -224,6 +237,7 @@ pub(crate) async fn insert_one<C: WriteConn>(
         content: CertificateContent::Imported(new.summary),
         created_at: at,
         last_modified: at,
+        lineage: Lineage::default(),
     };
     audit_event.target = format!("certificate:{}", record.id);
     appends.audit(&audit_event);

@@ -7,9 +7,10 @@
 use certkeeper_domain::audit::NewAuditEvent;
 use certkeeper_domain::certificate::{
     CertificateContent, CertificateRecord, CertificateSummary, CertificateType, DnsChallenge,
-    OrderView, Scope,
+    Lineage, OrderView, Scope,
 };
 use certkeeper_domain::ids::{CertificateId, ContainerId, OrderId, ProjectId, SslCertificateId};
+use certkeeper_domain::job::JobKind;
 use certkeeper_domain::order::OrderStatus;
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -17,6 +18,8 @@ use time::OffsetDateTime;
 use crate::appends::Appends;
 use crate::conn::{WriteConn, args};
 use crate::hourly::Deltas;
+use crate::jobs::{schedule_on, unschedule_on};
+use crate::lifecycle::record_validated_on;
 use crate::time_ms::{from_ms, to_ms};
 use crate::{Store, StoreError};
 
@@ -36,6 +39,10 @@ pub struct NewOrder {
     pub external_ref: Option<String>,
     pub expires_at: OffsetDateTime,
     pub at: OffsetDateTime,
+    /// The certificate this order renews.
+    pub renewed_from: Option<CertificateId>,
+    /// Schedule the issue job (a DNS provider publishes the records) at this time.
+    pub issue_job_at: Option<OffsetDateTime>,
 }
 
 /// What issuance produced, to store on the certificate.
@@ -45,6 +52,11 @@ pub struct IssuedCertificate {
     pub der: Vec<u8>,
     pub chain_pem: String,
     pub private_key_sealed: Vec<u8>,
+    /// When the certificate's renewal job is due (`None`: renewal is off).
+    pub renew_at: Option<OffsetDateTime>,
+    /// The names were proved by DNS-01 for this issuance: remember them for reuse. (`false`
+    /// when the issuance itself reused a validation, which must not extend it.)
+    pub record_validation: bool,
 }
 
 /// An order's bookkeeping, beyond what a record shows.
@@ -120,8 +132,8 @@ pub(crate) async fn create_order_on<C: WriteConn>(
     let cert_id = tx
         .fetch_i64(
             "INSERT INTO certificates (ssl_certificate_id, container_id, scope, certificate_type, domain_name, \
-             additional_names, chain_pem, created_at_ms, last_modified_ms, issued_cn) \
-             VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7, $5) RETURNING id",
+             additional_names, chain_pem, created_at_ms, last_modified_ms, issued_cn, renewed_from_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, '', $7, $7, $5, $8) RETURNING id",
             args![
                 new.ssl_certificate_id.to_string(),
                 new.container_id.0,
@@ -130,6 +142,7 @@ pub(crate) async fn create_order_on<C: WriteConn>(
                 primary,
                 rest.join(","),
                 to_ms(new.at),
+                new.renewed_from.map(|c| c.0),
             ],
         )
         .await?
@@ -154,6 +167,9 @@ pub(crate) async fn create_order_on<C: WriteConn>(
         .await?
         .ok_or_else(|| inserted("orders"))?;
     appends.history(OrderId(order_id), OrderStatus::Pending, to_ms(new.at));
+    if let Some(due) = new.issue_job_at {
+        schedule_on(tx, JobKind::Issue, &cert_id.to_string(), due, new.at).await?;
+    }
     audit_event.target = format!("certificate:{cert_id}");
     appends.audit(&audit_event);
     let at = from_ms(to_ms(new.at))?;
@@ -174,6 +190,10 @@ pub(crate) async fn create_order_on<C: WriteConn>(
         }),
         created_at: at,
         last_modified: at,
+        lineage: Lineage {
+            renewed_from: new.renewed_from,
+            ..Lineage::default()
+        },
     })
 }
 
@@ -233,6 +253,26 @@ pub(crate) async fn complete_order_on<C: WriteConn>(
     .await?;
     audit_event.target = format!("certificate:{certificate}");
     appends.audit(&audit_event);
+    let subject = certificate.to_string();
+    unschedule_on(tx, JobKind::Issue, &subject).await?;
+    if let Some(due) = issued.renew_at {
+        schedule_on(tx, JobKind::Renew, &subject, due, at).await?;
+    }
+    if issued.record_validation {
+        let names: Vec<String> = std::iter::once(ordered.domain_name.clone())
+            .chain(ordered.additional_names.iter().cloned())
+            .collect();
+        record_validated_on(tx, ordered.container_id, &names, at).await?;
+    }
+    // The certificate this one renews is now renewed by it, and needs no renewal of its own.
+    if let Some(old) = ordered.lineage.renewed_from {
+        tx.execute(
+            "UPDATE certificates SET renewed_by_id = $1 WHERE id = $2",
+            args![certificate.0, old.0],
+        )
+        .await?;
+        unschedule_on(tx, JobKind::Renew, &old.to_string()).await?;
+    }
     // Everything is known: no read-back inside the write transaction.
     Ok(Some(CertificateRecord {
         content: CertificateContent::Issued(
@@ -243,11 +283,71 @@ pub(crate) async fn complete_order_on<C: WriteConn>(
             },
         ),
         last_modified: from_ms(to_ms(at))?,
+        lineage: Lineage {
+            renew_after: issued.renew_at.map(|t| from_ms(to_ms(t))).transpose()?,
+            ..ordered.lineage
+        },
         ..ordered.clone()
     }))
 }
 
+/// An order opened and issued in one go (every name's validation was reused): the statements
+/// of [`create_order_on`] then [`complete_order_on`], inside the caller's transaction.
+pub(crate) async fn create_issued_on<C: WriteConn>(
+    tx: &mut C,
+    appends: &mut Appends,
+    new: NewOrder,
+    issued: IssuedCertificate,
+    create_audit: NewAuditEvent,
+    issue_audit: NewAuditEvent,
+) -> Result<CertificateRecord, StoreError> {
+    let at = new.at;
+    let ordered = create_order_on(tx, appends, new, create_audit).await?;
+    complete_order_on(tx, appends, &ordered, issued, at, issue_audit)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("an order just opened was not pending".into()))
+}
+
 impl Store {
+    /// Stores a certificate issued at its creation (its names' validations reused), with its
+    /// order already `issued`, in one transaction.
+    pub async fn create_issued(
+        &self,
+        new: NewOrder,
+        issued: IssuedCertificate,
+        create_audit: NewAuditEvent,
+        issue_audit: NewAuditEvent,
+    ) -> Result<CertificateRecord, StoreError> {
+        if self.backend == crate::Backend::Sqlite {
+            return self
+                .writer
+                .create_issued(new, issued, create_audit, issue_audit)
+                .await;
+        }
+        let mut tx = self.begin_write().await?;
+        let (container, org) = (
+            new.container_id,
+            i64::from(new.scope == Scope::Organization),
+        );
+        let mut appends = Appends::default();
+        let record = create_issued_on(
+            &mut *tx,
+            &mut appends,
+            new,
+            issued,
+            create_audit,
+            issue_audit,
+        )
+        .await?;
+        appends.write(&mut *tx, self.backend).await?;
+        crate::counts::bump_counts(&mut *tx, container, 1, org).await?;
+        let mut deltas = Deltas::default();
+        deltas.record(&record, 1);
+        deltas.apply(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
     /// Stores a created certificate and its order (status `pending`, with its first history
     /// entry), in one transaction: on SQLite through the group-commit writer (one writer at a
     /// time anyway), on PostgreSQL directly, so concurrent requests use concurrent connections.
@@ -384,6 +484,45 @@ impl Store {
         appends.write(&mut *tx, self.backend).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Records why an automated attempt on a pending order failed, without changing its
+    /// status (the job retries). `false` when it is no longer pending.
+    pub async fn note_order_problem(
+        &self,
+        order: OrderId,
+        problem: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE orders SET problem = $1 WHERE id = $2 AND status = 'pending'")
+                .bind(problem)
+                .bind(order.0)
+                .execute(&mut *tx)
+                .await?;
+        sqlx::query("UPDATE certificates SET last_modified_ms = $1 WHERE id = (SELECT certificate_id FROM orders WHERE id = $2)")
+            .bind(to_ms(at))
+            .bind(order.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A pending order that renews `id`, if one is open (so renewing twice opens one order).
+    pub async fn pending_renewal_of(
+        &self,
+        id: CertificateId,
+    ) -> Result<Option<CertificateId>, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT c.id FROM certificates c JOIN orders o ON o.certificate_id = c.id \
+             WHERE c.renewed_from_id = $1 AND o.status = 'pending' ORDER BY c.id LIMIT 1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.map(CertificateId))
     }
 
     /// An order's status history, oldest first.

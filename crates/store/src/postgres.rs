@@ -16,3 +16,10 @@ pub(crate) fn pool_options() -> sqlx::any::AnyPoolOptions {
             })
         })
 }
+
+/// The database's clock in Unix milliseconds, as SQL (job leases are timed by it). The
+/// statement's own instant, not the transaction's, so a long transaction cannot hand out a
+/// lease that is already shorter than it says.
+pub(crate) const NOW_MS_SQL: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+/// Nodes claiming together each take different jobs instead of queueing on the same rows.
+pub(crate) const SKIP_LOCKED_SQL: &str = " FOR UPDATE SKIP LOCKED";

@@ -265,3 +265,8 @@ impl WriteConn for SqliteTx<'_> {
 
 /// The in-process writer lock, shared between the writer thread and sqlx's writes.
 pub(crate) type WriteLock = Arc<tokio::sync::Mutex<()>>;
+
+/// The database's clock in Unix milliseconds, as SQL (job leases are timed by it).
+pub(crate) const NOW_MS_SQL: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+/// SQLite has one writer at a time: a claim needs no row locks.
+pub(crate) const SKIP_LOCKED_SQL: &str = "";

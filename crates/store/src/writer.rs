@@ -30,7 +30,8 @@ use crate::conn::{WriteConn, poll_ready, run_now};
 use crate::counts::bump_counts;
 use crate::hourly::Deltas;
 use crate::orders::{
-    IssuedCertificate, NewOrder, claim_order_on, complete_order_on, create_order_on,
+    IssuedCertificate, NewOrder, claim_order_on, complete_order_on, create_issued_on,
+    create_order_on,
 };
 use crate::sqlite::{SqliteTx, Synchronous, WriteLock};
 use crate::{Backend, StoreError};
@@ -55,6 +56,9 @@ enum Work {
         OffsetDateTime,
         NewAuditEvent,
     ),
+    /// An order opened and issued at once: the order, the certificate, and the audit records
+    /// of its creation and issuance.
+    CreateIssued(NewOrder, IssuedCertificate, NewAuditEvent, NewAuditEvent),
 }
 
 /// What a write produced.
@@ -64,6 +68,7 @@ enum Done {
     CreateOrder(CertificateRecord),
     ClaimOrder(bool),
     CompleteOrder(Option<CertificateRecord>),
+    CreateIssued(CertificateRecord),
 }
 
 impl Done {
@@ -71,7 +76,7 @@ impl Done {
     fn counts(&self) -> Option<(ContainerId, i64, i64)> {
         let new_record = match self {
             Done::Import(InsertOutcome::Inserted(r)) => r.as_ref(),
-            Done::CreateOrder(r) => r,
+            Done::CreateOrder(r) | Done::CreateIssued(r) => r,
             _ => return None,
         };
         Some((
@@ -255,6 +260,24 @@ impl Writer {
             .await?
         {
             Done::CompleteOrder(r) => Ok(r),
+            other => Err(mismatch(&other)),
+        }
+    }
+}
+
+impl Writer {
+    pub(crate) async fn create_issued(
+        &self,
+        new: NewOrder,
+        issued: IssuedCertificate,
+        create_audit: NewAuditEvent,
+        issue_audit: NewAuditEvent,
+    ) -> Result<CertificateRecord, StoreError> {
+        match self
+            .submit(Work::CreateIssued(new, issued, create_audit, issue_audit))
+            .await?
+        {
+            Done::CreateIssued(r) => Ok(r),
             other => Err(mismatch(&other)),
         }
     }
@@ -459,10 +482,13 @@ async fn commit<C: WriteConn>(
             Work::CompleteOrder(ordered, issued, at, audit) => Done::CompleteOrder(
                 complete_order_on(tx, &mut appends, &ordered, issued, at, audit).await?,
             ),
+            Work::CreateIssued(new, issued, create_audit, issue_audit) => Done::CreateIssued(
+                create_issued_on(tx, &mut appends, new, issued, create_audit, issue_audit).await?,
+            ),
         };
         match &done {
             Done::Import(InsertOutcome::Inserted(r)) => deltas.record(r, 1),
-            Done::CompleteOrder(Some(r)) => deltas.record(r, 1),
+            Done::CompleteOrder(Some(r)) | Done::CreateIssued(r) => deltas.record(r, 1),
             _ => {}
         }
         if let Some((container, total, org)) = done.counts() {

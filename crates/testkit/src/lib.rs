@@ -78,3 +78,6 @@ pub mod dns;
 
 #[cfg(feature = "pebble")]
 pub mod pebble;
+
+#[cfg(feature = "bind")]
+pub mod bind;

@@ -5,6 +5,7 @@
 
 mod error;
 mod handlers;
+pub mod lifecycle;
 pub mod wire;
 
 pub use error::ApiError;
@@ -26,6 +27,13 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::download_certificate))
         .routes(routes!(handlers::export_private_key))
         .routes(routes!(handlers::get_project, handlers::update_project))
+        .routes(routes!(
+            lifecycle::get_validation,
+            lifecycle::put_validation
+        ))
+        .routes(routes!(lifecycle::get_renewal, lifecycle::put_renewal))
+        .routes(routes!(lifecycle::renew_certificate))
+        .routes(routes!(lifecycle::list_jobs))
         .routes(routes!(
             handlers::get_certificate,
             handlers::update_certificate,

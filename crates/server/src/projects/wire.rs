@@ -135,6 +135,14 @@ pub struct Certificate {
     pub not_after: Option<String>,
     pub scope_options: ScopeOptions,
     pub last_modified: String,
+    /// Why the order's last validation attempt failed (or why it was rejected); null if none.
+    pub problem: Option<String>,
+    /// The certificate this one renewed.
+    pub renewed_from_id: Option<i64>,
+    /// The certificate that renewed this one, once issued.
+    pub renewed_by_id: Option<i64>,
+    /// When this certificate's renewal job is due; null when none is scheduled.
+    pub renew_after: Option<String>,
 }
 
 impl Certificate {
@@ -173,6 +181,10 @@ impl Certificate {
                 organization: Scope::Organization.id(),
             },
             last_modified: wire_date(r.last_modified),
+            problem: r.order().and_then(|o| o.problem.clone()),
+            renewed_from_id: r.lineage.renewed_from.map(|c| c.0),
+            renewed_by_id: r.lineage.renewed_by.map(|c| c.0),
+            renew_after: r.lineage.renew_after.map(wire_date),
         }
     }
 }
@@ -195,6 +207,12 @@ pub struct CertificateListItem {
     pub last_modified: String,
     pub project_id: Uuid,
     pub scope_id: i64,
+    /// The certificate this one renewed.
+    pub renewed_from_id: Option<i64>,
+    /// The certificate that renewed this one, once issued.
+    pub renewed_by_id: Option<i64>,
+    /// When this certificate's renewal job is due; null when none is scheduled.
+    pub renew_after: Option<String>,
 }
 
 impl CertificateListItem {
@@ -211,6 +229,9 @@ impl CertificateListItem {
             last_modified: wire_date(r.last_modified),
             project_id: r.project_id.0,
             scope_id: r.scope.id(),
+            renewed_from_id: r.lineage.renewed_from.map(|c| c.0),
+            renewed_by_id: r.lineage.renewed_by.map(|c| c.0),
+            renew_after: r.lineage.renew_after.map(wire_date),
         }
     }
 }

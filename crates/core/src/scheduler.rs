@@ -1,0 +1,268 @@
+//! The scheduler: every node runs one; together they run each due job once.
+//!
+//! A tick claims due jobs (and jobs whose holder's lease lapsed) through the store, runs them
+//! concurrently, keeps each lease alive while its job runs, and records the outcome under the
+//! claim's token. A node that stalls past its lease loses the job: its lease renewal fails,
+//! the run is dropped, and whatever it would have written is refused by the token check. The
+//! work itself is written so that running it twice is harmless (an order is issued only from
+//! `pending`, a renewal only for a certificate not yet renewed), which covers the window
+//! between a stall and its discovery.
+//!
+//! Between ticks the scheduler sleeps until the next due job, at most `poll`, and wakes at
+//! once when this node schedules work ([`Core::wake_scheduler`]).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use certkeeper_domain::job::{JobKind, retry_delay};
+use certkeeper_store::{ClaimedJob, JobOutcome};
+use rand::Rng as _;
+use time::Duration;
+
+use crate::{Core, CoreError};
+
+/// How often the expired-order sweep runs.
+pub const EXPIRE_ORDERS_EVERY: Duration = Duration::seconds(60);
+/// The most jobs one tick claims.
+const BATCH: i64 = 32;
+
+/// How a node schedules.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// This node's name in leases (host and process, unless configured).
+    pub node: String,
+    /// How long a claim holds a job without renewal.
+    pub lease: Duration,
+    /// The longest sleep between looks at the jobs table.
+    pub poll: StdDuration,
+}
+
+impl SchedulerConfig {
+    pub fn new(poll: StdDuration) -> Self {
+        Self {
+            node: format!(
+                "{}:{}:{}",
+                hostname(),
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            lease: Duration::seconds(60),
+            poll,
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into())
+}
+
+/// What a job's run decided.
+#[derive(Debug)]
+pub(crate) enum RunResult {
+    Done,
+    RunAgainIn(Duration),
+    Failed(String),
+}
+
+/// Runs a node's jobs.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    core: Core,
+    config: Arc<SchedulerConfig>,
+}
+
+impl Scheduler {
+    pub fn new(core: Core, config: SchedulerConfig) -> Self {
+        Self {
+            core,
+            config: Arc::new(config),
+        }
+    }
+
+    /// Makes sure the recurring jobs exist (of several nodes starting, one creates them).
+    pub async fn install(&self) -> Result<(), CoreError> {
+        self.core
+            .store
+            .ensure_job(JobKind::ExpireOrders, "*", self.core.now())
+            .await?;
+        Ok(())
+    }
+
+    /// Claims what is due now and runs it to the end; returns how many jobs ran.
+    pub async fn tick(&self) -> Result<usize, CoreError> {
+        let jobs = self
+            .core
+            .store
+            .claim_jobs(&self.config.node, self.core.now(), self.config.lease, BATCH)
+            .await?;
+        let n = jobs.len();
+        futures::future::join_all(jobs.into_iter().map(|job| self.run_claimed(job))).await;
+        Ok(n)
+    }
+
+    /// Ticks until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        if let Err(e) = self.install().await {
+            tracing::warn!(error = %e, "installing the recurring jobs failed; retrying on the next tick");
+        }
+        tokio::pin!(shutdown);
+        loop {
+            let ran = match self.tick().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the scheduler could not claim jobs");
+                    0
+                }
+            };
+            if ran as i64 >= BATCH {
+                continue;
+            }
+            let sleep = self.until_next_due().await;
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(sleep) => {}
+                () = self.core.scheduler_wake.notified() => {}
+            }
+        }
+    }
+
+    async fn until_next_due(&self) -> StdDuration {
+        let poll = self.config.poll;
+        match self.core.store.next_job_due().await {
+            Ok(Some(due)) => {
+                let wait = due - self.core.now();
+                if wait <= Duration::ZERO {
+                    // Due but not claimed: held by another node, or just failed; look again soon.
+                    StdDuration::from_millis(500).min(poll)
+                } else {
+                    StdDuration::try_from(wait).unwrap_or(poll).min(poll)
+                }
+            }
+            Ok(None) => poll,
+            Err(e) => {
+                tracing::warn!(error = %e, "the scheduler could not read the next due time");
+                poll
+            }
+        }
+    }
+
+    /// Runs one claimed job while keeping its lease, then records the outcome under its token.
+    async fn run_claimed(&self, job: ClaimedJob) {
+        let work = self.core.run_job(&job);
+        tokio::pin!(work);
+        let renew_every = StdDuration::try_from(self.config.lease / 3)
+            .unwrap_or(StdDuration::from_secs(20))
+            .max(StdDuration::from_millis(100));
+        let result = loop {
+            tokio::select! {
+                r = &mut work => break r,
+                () = tokio::time::sleep(renew_every) => {
+                    match self.core.store.extend_lease(&job, self.config.lease).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(job = job.id, kind = %job.kind, "lost the lease; another node took the job over");
+                            return;
+                        }
+                        Err(e) => tracing::warn!(job = job.id, error = %e, "renewing a job lease failed"),
+                    }
+                }
+            }
+        };
+        let now = self.core.now();
+        let outcome = match result {
+            Ok(RunResult::Done) => JobOutcome::Done,
+            Ok(RunResult::RunAgainIn(d)) => JobOutcome::RunAgainAt(now + d),
+            Ok(RunResult::Failed(error)) | Err(CoreErrorText(error)) => {
+                let jitter: f64 = rand::thread_rng().r#gen();
+                tracing::warn!(job = job.id, kind = %job.kind, subject = %job.subject, attempts = job.attempts, %error, "job failed; will retry");
+                JobOutcome::Failed {
+                    error,
+                    retry_at: now + retry_delay(job.attempts, jitter),
+                }
+            }
+        };
+        match self.core.store.finish_job(&job, outcome, now).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                job = job.id,
+                "the job's lease was taken over; its outcome is dropped"
+            ),
+            Err(e) => {
+                tracing::warn!(job = job.id, error = %e, "recording a job's outcome failed; it will run again after its lease")
+            }
+        }
+    }
+}
+
+/// A core error flattened to the text a job records.
+#[derive(Debug)]
+pub(crate) struct CoreErrorText(pub String);
+
+impl From<CoreError> for CoreErrorText {
+    fn from(e: CoreError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl Core {
+    /// Wakes this node's scheduler: work was just scheduled for now.
+    pub fn wake_scheduler(&self) {
+        self.scheduler_wake.notify_one();
+    }
+
+    /// Runs one job's work.
+    async fn run_job(&self, job: &ClaimedJob) -> Result<RunResult, CoreErrorText> {
+        match job.kind {
+            JobKind::ExpireOrders => {
+                let n = self.expire_orders().await?;
+                if n > 0 {
+                    tracing::info!(rejected = n, "expired pending orders");
+                }
+                Ok(RunResult::RunAgainIn(EXPIRE_ORDERS_EVERY))
+            }
+            JobKind::Issue => Ok(self.run_issue_job(parse_subject(job)?).await?),
+            JobKind::Renew => Ok(self.run_renew_job(parse_subject(job)?).await?),
+        }
+    }
+}
+
+fn parse_subject(job: &ClaimedJob) -> Result<certkeeper_domain::ids::CertificateId, CoreErrorText> {
+    job.subject
+        .parse::<i64>()
+        .map(certkeeper_domain::ids::CertificateId)
+        .map_err(|_| {
+            CoreErrorText(format!(
+                "job {} has a bad subject {:?}",
+                job.id, job.subject
+            ))
+        })
+}
+
+impl Core {
+    /// `GET /api/v1/jobs`: server-wide, so for admin keys that are not limited to a project.
+    pub async fn list_jobs(
+        &self,
+        who: &crate::Principal,
+        state: Option<certkeeper_domain::job::JobState>,
+        kind: Option<JobKind>,
+        limit: i64,
+    ) -> Result<Vec<certkeeper_store::JobRecord>, CoreError> {
+        if !who.key.role.is_admin() || who.key.project.is_some() || !who.key.collections.is_empty()
+        {
+            return Err(CoreError::Forbidden(
+                "the jobs list needs an admin API key that is not limited to a project".into(),
+            ));
+        }
+        if !(1..=1000).contains(&limit) {
+            return Err(CoreError::Invalid(format!(
+                "limit must be between 1 and 1000 (got {limit})"
+            )));
+        }
+        Ok(self.store.list_jobs(state, kind, limit).await?)
+    }
+}
