@@ -8,6 +8,7 @@ mod certificates;
 mod cli;
 mod crash;
 mod issuance;
+mod lifecycle;
 mod master_key;
 mod openapi;
 mod reports;

@@ -27,6 +27,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/projects/{projectId}/certificates/{id}"),
     ("put", "/api/v1/projects/{projectId}/certificates/{id}"),
     ("delete", "/api/v1/projects/{projectId}/certificates/{id}"),
+    (
+        "post",
+        "/api/v1/projects/{projectId}/certificates/{id}/renew",
+    ),
+    // Lifecycle settings and jobs.
+    ("get", "/api/v1/projects/{projectId}/validation"),
+    ("put", "/api/v1/projects/{projectId}/validation"),
+    ("get", "/api/v1/projects/{projectId}/renewal"),
+    ("put", "/api/v1/projects/{projectId}/renewal"),
+    ("get", "/api/v1/jobs"),
     // Keyfactor, at the root and under the base path its clients are configured with.
     ("get", "/Analytics/Certificates/Issuance"),
     ("get", "/CertificateCollections"),

@@ -34,8 +34,19 @@ pub(crate) async fn json_body<T: DeserializeOwned, S: Send + Sync>(
             message: "request body must be a JSON object".into(),
         });
     }
-    serde_json::from_slice(&bytes).map_err(|e| BodyError {
-        status: StatusCode::BAD_REQUEST,
-        message: format!("invalid JSON body: {e}"),
+    // The path of the field at fault (`reuseDays`, `dnsProvider.server`) leads the message,
+    // as serde's own error only gives a line and column.
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        BodyError {
+            status: StatusCode::BAD_REQUEST,
+            message: if path == "." || path.is_empty() {
+                format!("invalid JSON body: {inner}")
+            } else {
+                format!("invalid JSON body: {path}: {inner}")
+            },
+        }
     })
 }
