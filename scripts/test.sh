@@ -28,16 +28,39 @@ ensure_postgres() {
     exit 1
 }
 
-ensure_pebble() {
-    # The ACME tests run Debian's pebble (an ACME test CA) on loopback.
-    if command -v pebble >/dev/null 2>&1; then return; fi
-    log "installing pebble"
+ensure_peers() {
+    # Real peers on loopback: pebble (ACME test CA) and pebble-challtestsrv, BIND (RFC 2136
+    # updates with TSIG), dig, and curl for the exec-provider test script.
+    local missing=()
+    command -v pebble >/dev/null 2>&1 || missing+=(pebble)
+    command -v named >/dev/null 2>&1 || missing+=(bind9)
+    command -v dig >/dev/null 2>&1 || missing+=(dnsutils)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    if [ ${#missing[@]} -eq 0 ]; then return; fi
+    log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq pebble >/dev/null
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+ensure_python() {
+    # Independent receivers for the notification tests: `standardwebhooks` (signature checks)
+    # and `aiosmtpd` (SMTP sink), from PyPI, in a virtualenv of their own.
+    local venv=target/test-venv
+    if ! "$venv/bin/python" -c "import standardwebhooks, aiosmtpd" 2>/dev/null; then
+        log "making $venv with standardwebhooks and aiosmtpd"
+        if ! python3 -m venv "$venv" 2>/dev/null; then
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+            python3 -m venv "$venv"
+        fi
+        "$venv/bin/pip" install --quiet standardwebhooks aiosmtpd
+    fi
+    export CERTKEEPER_TEST_PYTHON="$PWD/$venv/bin/python"
 }
 
 ensure_postgres
-ensure_pebble
+ensure_peers
+ensure_python
 DB="ck_run_$(date +%s)_$$"
 psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER_ADMIN" -d postgres -qc "CREATE DATABASE $DB" >/dev/null
 cleanup() {

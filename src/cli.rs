@@ -44,7 +44,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage projects.
     #[command(subcommand)]
     Project(ProjectCommand),
@@ -118,6 +118,17 @@ struct ServeArgs {
     /// Port authoritative nameservers are asked on while waiting for records (default 53).
     #[arg(long, env = "CERTKEEPER_DNS_AUTHORITATIVE_PORT")]
     dns_authoritative_port: Option<u16>,
+    /// SMTP relay for e-mail notifications: smtp://HOST:PORT (add ?tls=required for
+    /// STARTTLS) or smtps://HOST:PORT. Credentials come from CERTKEEPER_SMTP_USERNAME and
+    /// CERTKEEPER_SMTP_PASSWORD.
+    #[arg(long, env = "CERTKEEPER_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The From address of notification e-mail.
+    #[arg(long, env = "CERTKEEPER_SMTP_FROM")]
+    smtp_from: Option<String>,
+    /// Allow webhook targets on private, loopback and link-local addresses.
+    #[arg(long, env = "CERTKEEPER_ALLOW_PRIVATE_WEBHOOKS")]
+    allow_private_webhooks: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,6 +265,11 @@ pub async fn run(cli: Cli) -> CliResult {
         over.sqlite_synchronous = s.sqlite_synchronous.clone();
         over.job_poll_seconds = s.job_poll_seconds;
         over.dns_authoritative_port = s.dns_authoritative_port;
+        over.smtp_url = s.smtp_url.clone();
+        over.smtp_from = s.smtp_from.clone();
+        if s.allow_private_webhooks {
+            over.allow_private_webhooks = Some(true);
+        }
         if !s.dns_exec.is_empty() {
             over.dns_exec = Some(s.dns_exec.iter().cloned().collect());
         }
@@ -355,7 +371,34 @@ async fn full_core(config: &Config) -> Result<Core, Box<dyn std::error::Error>> 
         leaf_lifetime: time::Duration::days(i64::from(config.leaf_lifetime_days)),
         challenge_ttl: time::Duration::hours(i64::from(config.challenge_ttl_hours)),
     };
-    Ok(Core::new(store, Arc::new(SystemClock), master_key).with_issuance(issuance))
+    let mailer = match (&config.smtp_url, &config.smtp_from) {
+        (Some(url), Some(from)) => {
+            let credentials = match (
+                std::env::var("CERTKEEPER_SMTP_USERNAME"),
+                std::env::var("CERTKEEPER_SMTP_PASSWORD"),
+            ) {
+                (Ok(u), Ok(p)) => Some((u, p)),
+                _ => None,
+            };
+            Some(certkeeper_notify::email::Mailer::new(
+                url,
+                from,
+                credentials,
+            )?)
+        }
+        _ => None,
+    };
+    let notify = certkeeper_core::notifications::NotifyConfig {
+        allow_private_webhooks: config.allow_private_webhooks,
+        mailer,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?,
+        certificate_view: Arc::new(certkeeper_server::projects::wire::certificate_json),
+    };
+    Ok(Core::new(store, Arc::new(SystemClock), master_key)
+        .with_issuance(issuance)
+        .with_notifications(notify))
 }
 
 async fn ca_show(config: &Config) -> CliResult {

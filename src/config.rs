@@ -58,6 +58,12 @@ pub struct FileConfig {
     pub dns_exec: Option<BTreeMap<String, DnsExec>>,
     /// The port authoritative nameservers are asked on when waiting for propagation.
     pub dns_authoritative_port: Option<u16>,
+    /// SMTP relay for e-mail notifications: `smtp://host:port` or `smtps://host:port`.
+    pub smtp_url: Option<String>,
+    /// The From address of notification e-mail.
+    pub smtp_from: Option<String>,
+    /// Let webhooks reach private, loopback and link-local addresses (off by default).
+    pub allow_private_webhooks: Option<bool>,
 }
 
 /// One configured DNS script.
@@ -103,6 +109,9 @@ pub struct Config {
     /// DNS scripts by name (file entries, then flags of the same name over them).
     pub dns_exec: BTreeMap<String, PathBuf>,
     pub dns_authoritative_port: u16,
+    pub smtp_url: Option<String>,
+    pub smtp_from: Option<String>,
+    pub allow_private_webhooks: bool,
 }
 
 /// What flags and environment gave (clap already applied flag-over-env): the same settings as
@@ -138,7 +147,18 @@ impl Config {
                 dns_exec.insert(name, e.command);
             }
         }
+        let smtp_url = over.smtp_url.or(file.smtp_url);
+        let smtp_from = over.smtp_from.or(file.smtp_from);
+        if smtp_url.is_some() != smtp_from.is_some() {
+            return Err("smtp_url and smtp_from go together".into());
+        }
         Ok(Self {
+            smtp_url,
+            smtp_from,
+            allow_private_webhooks: over
+                .allow_private_webhooks
+                .or(file.allow_private_webhooks)
+                .unwrap_or(false),
             job_poll_seconds,
             dns_exec,
             dns_authoritative_port: over

@@ -448,12 +448,23 @@ async fn expired_orders_sweep_is_a_job(db: Db) {
         .await;
     assert_eq!(listed.ok().as_array().unwrap().len(), 1);
     app.clock.set(app.clock_now() + time::Duration::days(8));
-    assert_eq!(scheduler.tick().await.unwrap(), 1);
+    // The sweep and the notify job, both recurring.
+    assert_eq!(scheduler.tick().await.unwrap(), 2);
     assert_eq!(get(&app, id).await["certificateStatus"], "Rejected");
-    // It comes back a minute later, not before.
+    // The sweep comes back a minute later, not before.
     assert_eq!(scheduler.tick().await.unwrap(), 0);
+    let listed = app
+        .call(Method::GET, "/api/v1/jobs?kind=expire-orders", Some(&app.admin_key), None)
+        .await;
+    let due = time::OffsetDateTime::parse(
+        listed.ok()[0]["dueAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    // dueAt is shown to the second.
+    assert!((59..=60).contains(&(due - app.clock_now()).whole_seconds()));
     app.clock.set(app.clock_now() + time::Duration::seconds(61));
-    assert_eq!(scheduler.tick().await.unwrap(), 1);
+    assert_eq!(scheduler.tick().await.unwrap(), 2);
 }
 
 /// Node A claims an issue job whose script hangs, and stalls (its task is dropped without

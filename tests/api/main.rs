@@ -10,5 +10,7 @@ mod crash;
 mod issuance;
 mod lifecycle;
 mod master_key;
+mod notifications;
 mod openapi;
+mod receivers;
 mod reports;

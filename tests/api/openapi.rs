@@ -37,6 +37,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/projects/{projectId}/renewal"),
     ("put", "/api/v1/projects/{projectId}/renewal"),
     ("get", "/api/v1/jobs"),
+    ("get", "/api/v1/projects/{projectId}/notifications"),
+    ("post", "/api/v1/projects/{projectId}/notifications"),
+    ("get", "/api/v1/projects/{projectId}/notifications/{ruleId}"),
+    ("put", "/api/v1/projects/{projectId}/notifications/{ruleId}"),
+    ("delete", "/api/v1/projects/{projectId}/notifications/{ruleId}"),
+    (
+        "get",
+        "/api/v1/projects/{projectId}/notifications/{ruleId}/deliveries",
+    ),
     // Keyfactor, at the root and under the base path its clients are configured with.
     ("get", "/Analytics/Certificates/Issuance"),
     ("get", "/CertificateCollections"),

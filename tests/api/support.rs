@@ -157,6 +157,25 @@ pub struct DnsSetup {
     /// The port authoritative servers are asked on (a loopback BIND's); default 53.
     pub authoritative_port: Option<u16>,
     pub dns_exec: std::collections::BTreeMap<String, std::path::PathBuf>,
+    /// An SMTP relay for e-mail notifications.
+    pub smtp: Option<std::net::SocketAddr>,
+}
+
+/// Notifications as `serve --allow-private-webhooks` sends them (tests deliver to loopback).
+fn test_notify(setup: &DnsSetup) -> certkeeper_core::notifications::NotifyConfig {
+    certkeeper_core::notifications::NotifyConfig {
+        allow_private_webhooks: true,
+        mailer: setup.smtp.map(|a| {
+            certkeeper_notify::email::Mailer::new(
+                &format!("smtp://{a}"),
+                "certkeeper@example.test",
+                None,
+            )
+            .expect("mailer")
+        }),
+        http: reqwest::Client::new(),
+        certificate_view: Arc::new(certkeeper_server::projects::wire::certificate_json),
+    }
 }
 
 /// Issuance by the built-in CA with lookups at `resolver`.
@@ -229,7 +248,9 @@ impl TestApp {
         .expect("built-in CA");
         let resolver = self.dns_setup.resolver.unwrap_or(self.dns.addr());
         let issuance = builtin_issuance(ca, resolver, &self.dns_setup);
-        Core::new(store, self.clock.clone(), master_key).with_issuance(issuance)
+        Core::new(store, self.clock.clone(), master_key)
+            .with_issuance(issuance)
+            .with_notifications(test_notify(&self.dns_setup))
     }
 
     async fn spawn_full(db: Db, setup: IssuerSetup, dns_setup: DnsSetup) -> Self {
@@ -293,7 +314,9 @@ impl TestApp {
             acme,
             ..builtin_issuance(ca, resolver, &dns_setup)
         };
-        let core = Core::new(store, clock.clone(), master_key).with_issuance(issuance);
+        let core = Core::new(store, clock.clone(), master_key)
+            .with_issuance(issuance)
+            .with_notifications(test_notify(&dns_setup));
         let project = core
             .create_project(Actor::Cli, "main")
             .await

@@ -33,4 +33,16 @@ impl CoreError {
     pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
         Self::Internal(e.to_string())
     }
+
+    /// A store error where a uniqueness refusal is the caller's conflict (a name taken), not
+    /// a server fault.
+    pub(crate) fn conflict_or_store(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(message) => Self::Conflict {
+                message,
+                existing: None,
+            },
+            other => other.into(),
+        }
+    }
 }

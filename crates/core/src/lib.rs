@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod issuance;
 pub mod lifecycle;
 pub mod masterkey;
+pub mod notifications;
 mod provider_flow;
 mod renewal;
 pub mod reports;
@@ -36,6 +37,7 @@ pub struct Core {
     lifecycle_cache: Arc<lifecycle::LifecycleCache>,
     /// Wakes this node's scheduler when work is scheduled for now.
     scheduler_wake: Arc<tokio::sync::Notify>,
+    notify: notifications::NotifyConfig,
 }
 
 impl Core {
@@ -49,7 +51,14 @@ impl Core {
             issuance: None,
             lifecycle_cache: Arc::new(lifecycle::LifecycleCache::default()),
             scheduler_wake: Arc::new(tokio::sync::Notify::new()),
+            notify: notifications::NotifyConfig::default(),
         }
+    }
+
+    /// Sets how notifications are sent (SMTP, webhook policy, the API's certificate shape).
+    pub fn with_notifications(mut self, notify: notifications::NotifyConfig) -> Self {
+        self.notify = notify;
+        self
     }
 
     /// Enables certificate creation and validation.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use certkeeper_domain::audit::Actor;
 use certkeeper_domain::ids::CertificateId;
+use certkeeper_domain::notification::Event;
 use certkeeper_domain::order::OrderStatus;
 
 use crate::issuance::expected_records;
@@ -66,6 +67,12 @@ impl Core {
                     .note_order_problem(order.id, &problem, self.now())
                     .await?;
                 if still_pending {
+                    self.push_event(&record, Event::ValidationFailed, Some(&problem))
+                        .await;
+                    if record.lineage.renewed_from.is_some() {
+                        self.push_event(&record, Event::RenewalFailed, Some(&problem))
+                            .await;
+                    }
                     Ok(RunResult::Failed(problem))
                 } else {
                     // Rejected by the CA, canceled or expired meanwhile: nothing to retry.

@@ -11,6 +11,7 @@ use certkeeper_domain::certificate::CertificateRecord;
 use certkeeper_domain::ids::{CertificateId, ProjectId};
 use certkeeper_domain::lifecycle::RenewalMode;
 use certkeeper_domain::names::{DnsName, parse_names};
+use certkeeper_domain::notification::Event;
 use certkeeper_domain::project::Project;
 use serde_json::json;
 
@@ -105,7 +106,12 @@ impl Core {
                 Ok(RunResult::Done)
             }
             Err(e @ (CoreError::Store(_) | CoreError::Internal(_))) => Err(e),
-            Err(e) => Ok(RunResult::Failed(e.to_string())),
+            Err(e) => {
+                let why = e.to_string();
+                self.push_event(&record, Event::RenewalFailed, Some(&why))
+                    .await;
+                Ok(RunResult::Failed(why))
+            }
         }
     }
 }

@@ -73,13 +73,7 @@ fn collection_from_stored(s: StoredCollection) -> Result<Collection, CoreError> 
 }
 
 fn collection_conflict(e: StoreError) -> CoreError {
-    match e {
-        StoreError::Conflict(message) => CoreError::Conflict {
-            message,
-            existing: None,
-        },
-        other => other.into(),
-    }
+    CoreError::conflict_or_store(e)
 }
 
 impl Core {

@@ -86,10 +86,12 @@ impl Scheduler {
 
     /// Makes sure the recurring jobs exist (of several nodes starting, one creates them).
     pub async fn install(&self) -> Result<(), CoreError> {
-        self.core
-            .store
-            .ensure_job(JobKind::ExpireOrders, "*", self.core.now())
-            .await?;
+        for kind in [JobKind::ExpireOrders, JobKind::Notify] {
+            self.core
+                .store
+                .ensure_job(kind, "*", self.core.now())
+                .await?;
+        }
         Ok(())
     }
 
@@ -227,6 +229,8 @@ impl Core {
             }
             JobKind::Issue => Ok(self.run_issue_job(parse_subject(job)?).await?),
             JobKind::Renew => Ok(self.run_renew_job(parse_subject(job)?).await?),
+            JobKind::Notify => Ok(self.run_notify_job().await?),
+            JobKind::Deliver => Ok(self.run_deliver_job(parse_subject(job)?.0).await?),
         }
     }
 }

@@ -19,16 +19,29 @@ pub enum JobKind {
     Issue,
     /// Renews an issued certificate (subject: the certificate id).
     Renew,
+    /// Matches lifecycle events and crossed expiry thresholds to notification rules and
+    /// enqueues deliveries (subject `*`; recurs).
+    Notify,
+    /// Sends one notification delivery (subject: the delivery id).
+    Deliver,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [Self::ExpireOrders, Self::Issue, Self::Renew];
+    pub const ALL: [JobKind; 5] = [
+        Self::ExpireOrders,
+        Self::Issue,
+        Self::Renew,
+        Self::Notify,
+        Self::Deliver,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ExpireOrders => "expire-orders",
             Self::Issue => "issue",
             Self::Renew => "renew",
+            Self::Notify => "notify",
+            Self::Deliver => "deliver",
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod job;
 pub mod keys;
 pub mod lifecycle;
 pub mod names;
+pub mod notification;
 pub mod order;
 pub mod pem;
 pub mod project;

@@ -55,15 +55,35 @@ pub(crate) struct Deltas(BTreeMap<(Table, i64, i64), i64>);
 
 impl Deltas {
     /// Counts an issued certificate in (`sign` = 1) or out (`sign` = −1). Records without
-    /// validity dates (created, not issued) do not count.
+    /// validity dates (created, not issued) do not count; a renewed one (its successor issued)
+    /// no longer counts among the expiring.
     pub(crate) fn record(&mut self, record: &CertificateRecord, sign: i64) {
         if let Some(s) = record.summary() {
-            self.add(
-                record.container_id,
-                to_ms(s.not_before),
-                to_ms(s.not_after),
-                sign,
-            );
+            if record.lineage.renewed_by.is_some() {
+                for c in [ALL, record.container_id.0] {
+                    *self
+                        .0
+                        .entry((Table::Issued, c, hour_of(to_ms(s.not_before))))
+                        .or_default() += sign;
+                }
+            } else {
+                self.add(
+                    record.container_id,
+                    to_ms(s.not_before),
+                    to_ms(s.not_after),
+                    sign,
+                );
+            }
+        }
+    }
+
+    /// Moves one certificate expiring at `not_after_ms` in or out of the expiring counts only.
+    pub(crate) fn expiring(&mut self, container: ContainerId, not_after_ms: i64, sign: i64) {
+        for c in [ALL, container.0] {
+            *self
+                .0
+                .entry((Table::Expiring, c, hour_of(not_after_ms)))
+                .or_default() += sign;
         }
     }
 

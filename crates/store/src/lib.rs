@@ -19,6 +19,7 @@ mod error;
 mod hourly;
 mod jobs;
 mod lifecycle;
+mod notifications;
 mod orders;
 mod postgres;
 mod projects;
@@ -43,6 +44,9 @@ pub use collections::{CollectionFields, StoredCollection};
 pub use error::StoreError;
 pub use jobs::{ClaimedJob, JobOutcome, JobRecord};
 pub use lifecycle::StoredLifecycle;
+pub use notifications::{
+    FanOut, LifecycleEvent, NewDelivery, RuleFields, StoredDelivery, StoredRule,
+};
 pub use orders::{IssuedCertificate, NewOrder, OrderState};
 pub use reports::{ReportScope, StatusChange, StatusChangeOrder};
 pub use seed::{KEPT_WHILE_SEEDING, REBUILD_INDEXES_FROM, RIGHT_EDGE_INDEXES, SeedReport};

@@ -20,6 +20,7 @@ use crate::conn::{WriteConn, args};
 use crate::hourly::Deltas;
 use crate::jobs::{schedule_on, unschedule_on};
 use crate::lifecycle::record_validated_on;
+use crate::notifications::push_event_on;
 use crate::time_ms::{from_ms, to_ms};
 use crate::{Store, StoreError};
 
@@ -201,6 +202,7 @@ pub(crate) async fn create_order_on<C: WriteConn>(
 pub(crate) async fn complete_order_on<C: WriteConn>(
     tx: &mut C,
     appends: &mut Appends,
+    deltas: &mut Deltas,
     ordered: &CertificateRecord,
     issued: IssuedCertificate,
     at: OffsetDateTime,
@@ -264,15 +266,40 @@ pub(crate) async fn complete_order_on<C: WriteConn>(
             .collect();
         record_validated_on(tx, ordered.container_id, &names, at).await?;
     }
-    // The certificate this one renews is now renewed by it, and needs no renewal of its own.
+    // The certificate this one renews is now renewed by it, needs no renewal of its own, and
+    // leaves the expiring report (DigiCert counts a predecessor until its successor issues).
     if let Some(old) = ordered.lineage.renewed_from {
-        tx.execute(
-            "UPDATE certificates SET renewed_by_id = $1 WHERE id = $2",
-            args![certificate.0, old.0],
-        )
-        .await?;
+        let moved = tx
+            .execute(
+                "UPDATE certificates SET renewed_by_id = $1 WHERE id = $2 AND renewed_by_id IS NULL",
+                args![certificate.0, old.0],
+            )
+            .await?;
+        if moved == 1
+            && let Some(not_after) = tx
+                .fetch_i64(
+                    "SELECT not_after_ms FROM certificates WHERE id = $1 AND not_after_ms IS NOT NULL",
+                    args![old.0],
+                )
+                .await?
+        {
+            deltas.expiring(ordered.container_id, not_after, -1);
+        }
         unschedule_on(tx, JobKind::Renew, &old.to_string()).await?;
     }
+    push_event_on(
+        tx,
+        ordered.container_id,
+        certificate,
+        if ordered.lineage.renewed_from.is_some() {
+            "certificate.renewed"
+        } else {
+            "certificate.issued"
+        },
+        None,
+        at,
+    )
+    .await?;
     // Everything is known: no read-back inside the write transaction.
     Ok(Some(CertificateRecord {
         content: CertificateContent::Issued(
@@ -296,6 +323,7 @@ pub(crate) async fn complete_order_on<C: WriteConn>(
 pub(crate) async fn create_issued_on<C: WriteConn>(
     tx: &mut C,
     appends: &mut Appends,
+    deltas: &mut Deltas,
     new: NewOrder,
     issued: IssuedCertificate,
     create_audit: NewAuditEvent,
@@ -303,7 +331,7 @@ pub(crate) async fn create_issued_on<C: WriteConn>(
 ) -> Result<CertificateRecord, StoreError> {
     let at = new.at;
     let ordered = create_order_on(tx, appends, new, create_audit).await?;
-    complete_order_on(tx, appends, &ordered, issued, at, issue_audit)
+    complete_order_on(tx, appends, deltas, &ordered, issued, at, issue_audit)
         .await?
         .ok_or_else(|| StoreError::Corrupt("an order just opened was not pending".into()))
 }
@@ -330,9 +358,11 @@ impl Store {
             i64::from(new.scope == Scope::Organization),
         );
         let mut appends = Appends::default();
+        let mut deltas = Deltas::default();
         let record = create_issued_on(
             &mut *tx,
             &mut appends,
+            &mut deltas,
             new,
             issued,
             create_audit,
@@ -341,7 +371,6 @@ impl Store {
         .await?;
         appends.write(&mut *tx, self.backend).await?;
         crate::counts::bump_counts(&mut *tx, container, 1, org).await?;
-        let mut deltas = Deltas::default();
         deltas.record(&record, 1);
         deltas.apply(&mut *tx).await?;
         tx.commit().await?;
@@ -438,14 +467,22 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         let mut appends = Appends::default();
-        let record =
-            complete_order_on(&mut *tx, &mut appends, ordered, issued, at, audit_event).await?;
+        let mut deltas = Deltas::default();
+        let record = complete_order_on(
+            &mut *tx,
+            &mut appends,
+            &mut deltas,
+            ordered,
+            issued,
+            at,
+            audit_event,
+        )
+        .await?;
         appends.write(&mut *tx, self.backend).await?;
         if let Some(r) = &record {
-            let mut deltas = Deltas::default();
             deltas.record(r, 1);
-            deltas.apply(&mut *tx).await?;
         }
+        deltas.apply(&mut *tx).await?;
         tx.commit().await?;
         Ok(record)
     }

@@ -480,10 +480,20 @@ async fn commit<C: WriteConn>(
                 Done::ClaimOrder(claim_order_on(tx, order, now, until).await?)
             }
             Work::CompleteOrder(ordered, issued, at, audit) => Done::CompleteOrder(
-                complete_order_on(tx, &mut appends, &ordered, issued, at, audit).await?,
+                complete_order_on(tx, &mut appends, &mut deltas, &ordered, issued, at, audit)
+                    .await?,
             ),
             Work::CreateIssued(new, issued, create_audit, issue_audit) => Done::CreateIssued(
-                create_issued_on(tx, &mut appends, new, issued, create_audit, issue_audit).await?,
+                create_issued_on(
+                    tx,
+                    &mut appends,
+                    &mut deltas,
+                    new,
+                    issued,
+                    create_audit,
+                    issue_audit,
+                )
+                .await?,
             ),
         };
         match &done {

@@ -127,7 +127,7 @@ pub struct JobQuery {
 }
 
 impl DnsProvider {
-    fn to_domain(self) -> Result<domain::DnsProvider, ApiError> {
+    fn into_domain(self) -> Result<domain::DnsProvider, ApiError> {
         let alg = |a| match a {
             TsigAlgorithm::HmacSha256 => domain::TsigAlgorithm::HmacSha256,
             TsigAlgorithm::HmacSha384 => domain::TsigAlgorithm::HmacSha384,
@@ -270,7 +270,7 @@ pub(crate) async fn put_validation(
     let defaults = domain::ValidationSettings::default();
     let settings = domain::ValidationSettings {
         dns_provider: match body.dns_provider {
-            Some(p) => p.to_domain()?,
+            Some(p) => p.into_domain()?,
             None => defaults.dns_provider,
         },
         reuse_days: body.reuse_days.unwrap_or(defaults.reuse_days),

@@ -6,6 +6,7 @@
 mod error;
 mod handlers;
 pub mod lifecycle;
+pub mod notifications;
 pub mod wire;
 
 pub use error::ApiError;
@@ -34,6 +35,16 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::get_renewal, lifecycle::put_renewal))
         .routes(routes!(lifecycle::renew_certificate))
         .routes(routes!(lifecycle::list_jobs))
+        .routes(routes!(
+            notifications::create_rule,
+            notifications::list_rules
+        ))
+        .routes(routes!(
+            notifications::get_rule,
+            notifications::update_rule,
+            notifications::delete_rule
+        ))
+        .routes(routes!(notifications::list_deliveries))
         .routes(routes!(
             handlers::get_certificate,
             handlers::update_certificate,

@@ -145,6 +145,11 @@ pub struct Certificate {
     pub renew_after: Option<String>,
 }
 
+/// The certificate object as this API shows it, as JSON: webhook bodies carry exactly this.
+pub fn certificate_json(r: &CertificateRecord, now: OffsetDateTime) -> serde_json::Value {
+    serde_json::to_value(Certificate::from_record(r, now)).unwrap_or_default()
+}
+
 impl Certificate {
     pub fn from_record(r: &CertificateRecord, now: OffsetDateTime) -> Self {
         let summary = r.summary();
