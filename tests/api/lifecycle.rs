@@ -23,6 +23,7 @@ both_databases!(
     expired_orders_sweep_is_a_job,
     a_stalled_node_loses_its_job_to_another,
     every_job_runs_once_across_two_nodes,
+    reports_leave_renewed_certificates_out,
 );
 
 /// A server whose validation reads BIND, and a project using BIND's RFC 2136 updates.
@@ -454,7 +455,12 @@ async fn expired_orders_sweep_is_a_job(db: Db) {
     // The sweep comes back a minute later, not before.
     assert_eq!(scheduler.tick().await.unwrap(), 0);
     let listed = app
-        .call(Method::GET, "/api/v1/jobs?kind=expire-orders", Some(&app.admin_key), None)
+        .call(
+            Method::GET,
+            "/api/v1/jobs?kind=expire-orders",
+            Some(&app.admin_key),
+            None,
+        )
         .await;
     let due = time::OffsetDateTime::parse(
         listed.ok()[0]["dueAt"].as_str().unwrap(),
@@ -622,4 +628,98 @@ async fn every_job_runs_once_across_two_nodes(db: Db) {
             .await
             .unwrap()
     );
+}
+
+/// Keyfactor's DuplicationField leaves renewed certificates out of a collection's issuance
+/// report; DigiCert's expiring report counts a predecessor only until its successor issues.
+async fn reports_leave_renewed_certificates_out(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let make = |name: &str, dup: i64| json!({"Name": name, "Query": "CN -endswith \"rep.example.test\"", "DuplicationField": dup});
+    let mut ids = Vec::new();
+    for (name, dup) in [("all", 0), ("latest", 1)] {
+        let r = app
+            .call(
+                Method::POST,
+                "/CertificateCollections",
+                Some(&app.admin_key),
+                Some(make(name, dup)),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["DuplicationField"], dup);
+        ids.push(r.body["Id"].as_i64().unwrap());
+    }
+    app.call(
+        Method::POST,
+        "/CertificateCollections",
+        Some(&app.admin_key),
+        Some(make("bad", 9)),
+    )
+    .await
+    .assert_kf_error(400, "DuplicationField");
+    let old = create(&app, &["rep.example.test"]).await.ok().clone();
+    app.publish(&app.dns, &old).await;
+    let id = old["id"].as_i64().unwrap();
+    app.call(
+        Method::PUT,
+        &format!("{}/{id}/validate", app.certs_path(&app.project)),
+        Some(&app.admin_key),
+        None,
+    )
+    .await
+    .ok();
+    assert_eq!(expiring_count(&app).await, 1);
+    // Renewed at once (the name's validation is reused).
+    let successor = app
+        .call(
+            Method::POST,
+            &format!("{}/{id}/renew", app.certs_path(&app.project)),
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(successor.ok()["certificateStatus"], "Active");
+    assert_eq!(issued_count(&app, ids[0]).await, 2);
+    assert_eq!(issued_count(&app, ids[1]).await, 1);
+    assert_eq!(
+        expiring_count(&app).await,
+        1,
+        "the predecessor left the expiring report"
+    );
+    // Deleting the renewed predecessor does not count it out a second time.
+    app.call(
+        Method::DELETE,
+        &format!("{}/{id}", app.certs_path(&app.project)),
+        Some(&app.admin_key),
+        None,
+    )
+    .await;
+    assert_eq!(expiring_count(&app).await, 1);
+}
+
+async fn expiring_count(app: &TestApp) -> i64 {
+    let r = app
+        .call(
+            Method::GET,
+            "/services/v2/report/order/expiring",
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    r.body["expiring_orders"][0]["order_count"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn issued_count(app: &TestApp, collection: i64) -> i64 {
+    let r = app
+        .call(
+            Method::GET,
+            &format!("/Analytics/Certificates/Issuance?CollectionId={collection}&TotalPeriods=1"),
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body[0]["Count"].as_i64().unwrap()
 }

@@ -41,7 +41,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/projects/{projectId}/notifications"),
     ("get", "/api/v1/projects/{projectId}/notifications/{ruleId}"),
     ("put", "/api/v1/projects/{projectId}/notifications/{ruleId}"),
-    ("delete", "/api/v1/projects/{projectId}/notifications/{ruleId}"),
+    (
+        "delete",
+        "/api/v1/projects/{projectId}/notifications/{ruleId}",
+    ),
     (
         "get",
         "/api/v1/projects/{projectId}/notifications/{ruleId}/deliveries",

@@ -69,6 +69,7 @@ fn collection_from_stored(s: StoredCollection) -> Result<Collection, CoreError> 
         query_text: s.query,
         created_at: Some(s.created_at),
         last_modified: Some(s.last_modified),
+        duplication_field: i32::try_from(s.duplication_field).unwrap_or(0),
     })
 }
 
@@ -179,6 +180,7 @@ impl Core {
                     name: &definition.name,
                     description: &definition.description,
                     query: &definition.query_text,
+                    duplication_field: i64::from(definition.duplication_field),
                     at: now,
                 },
                 |id| collection_audit(now, actor, AuditAction::CollectionCreate, id, &definition),
@@ -213,6 +215,7 @@ impl Core {
                     name: &definition.name,
                     description: &definition.description,
                     query: &definition.query_text,
+                    duplication_field: i64::from(definition.duplication_field),
                     at: now,
                 },
                 event,
@@ -279,7 +282,12 @@ impl Core {
         let window = IssuancePeriods::new(eval_date, periods);
         let counts = self
             .store
-            .issuance_counts(window, scope, collection.query.as_ref())
+            .issuance_counts(
+                window,
+                scope,
+                collection.query.as_ref(),
+                collection.ignores_renewed(),
+            )
             .await?;
         Ok(IssuanceReport {
             eval_date,

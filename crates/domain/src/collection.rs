@@ -27,9 +27,17 @@ pub struct Collection {
     pub query_text: String,
     pub created_at: Option<OffsetDateTime>,
     pub last_modified: Option<OffsetDateTime>,
+    /// Keyfactor's "ignore renewed certificates by" choice: 0 none, 1 CN, 2 DN, 3 UPN.
+    /// Non-zero leaves out certificates that certkeeper knows were renewed.
+    pub duplication_field: i32,
 }
 
 impl Collection {
+    /// Whether the collection's reports leave renewed certificates out.
+    pub fn ignores_renewed(&self) -> bool {
+        self.duplication_field != 0
+    }
+
     /// The built-in "All Certificates" collection.
     pub fn all_certificates() -> Self {
         Self {
@@ -40,6 +48,7 @@ impl Collection {
             query_text: String::new(),
             created_at: None,
             last_modified: None,
+            duplication_field: 0,
         }
     }
 }
@@ -59,6 +68,8 @@ pub enum CollectionError {
     QueryTooLong,
     #[error("Query is invalid: {0}")]
     Query(#[from] QueryError),
+    #[error("DuplicationField must be 0 (none), 1 (CN), 2 (DN) or 3 (UPN), not {0}")]
+    DuplicationField(i64),
 }
 
 /// A checked collection definition, ready to store.
@@ -68,9 +79,19 @@ pub struct CollectionDefinition {
     pub description: String,
     pub query: Query,
     pub query_text: String,
+    pub duplication_field: i32,
 }
 
 impl CollectionDefinition {
+    /// Sets Keyfactor's DuplicationField (0 to 3).
+    pub fn with_duplication_field(mut self, field: i64) -> Result<Self, CollectionError> {
+        self.duplication_field = match field {
+            0..=3 => field as i32,
+            other => return Err(CollectionError::DuplicationField(other)),
+        };
+        Ok(self)
+    }
+
     /// Checks a definition: a name, a bounded description, and a query that parses and
     /// type-checks. The query text is kept as written (trimmed).
     pub fn new(
@@ -102,6 +123,7 @@ impl CollectionDefinition {
             // Parsed as sent, so error positions match what the user wrote.
             query: Query::parse(query)?,
             query_text: query_text.to_string(),
+            duplication_field: 0,
         })
     }
 }

@@ -19,6 +19,7 @@ pub struct StoredCollection {
     pub query: String,
     pub created_at: OffsetDateTime,
     pub last_modified: OffsetDateTime,
+    pub duplication_field: i64,
 }
 
 /// The fields of a collection to create or replace.
@@ -27,6 +28,7 @@ pub struct CollectionFields<'a> {
     pub name: &'a str,
     pub description: &'a str,
     pub query: &'a str,
+    pub duplication_field: i64,
     pub at: OffsetDateTime,
 }
 
@@ -38,6 +40,7 @@ fn from_row(r: &AnyRow) -> Result<StoredCollection, StoreError> {
         query: r.try_get("query")?,
         created_at: from_ms(r.try_get("created_at_ms")?)?,
         last_modified: from_ms(r.try_get("last_modified_ms")?)?,
+        duplication_field: r.try_get("duplication_field")?,
     })
 }
 
@@ -49,8 +52,7 @@ fn name_taken(e: sqlx::Error, name: &str) -> StoreError {
     }
 }
 
-const COLUMNS: &str =
-    "SELECT id, name, description, query, created_at_ms, last_modified_ms FROM collections";
+const COLUMNS: &str = "SELECT id, name, description, query, created_at_ms, last_modified_ms, duplication_field FROM collections";
 
 impl Store {
     pub async fn collections(&self) -> Result<Vec<StoredCollection>, StoreError> {
@@ -78,13 +80,14 @@ impl Store {
     ) -> Result<StoredCollection, StoreError> {
         let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query(
-            "INSERT INTO collections (name, description, query, created_at_ms, last_modified_ms) \
-             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+            "INSERT INTO collections (name, description, query, created_at_ms, last_modified_ms, duplication_field) \
+             VALUES ($1, $2, $3, $4, $4, $5) RETURNING id",
         )
         .bind(fields.name)
         .bind(fields.description)
         .bind(fields.query)
         .bind(to_ms(fields.at))
+        .bind(fields.duplication_field)
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| name_taken(e, fields.name))?
@@ -99,6 +102,7 @@ impl Store {
             query: fields.query.to_string(),
             created_at: at,
             last_modified: at,
+            duplication_field: fields.duplication_field,
         })
     }
 
@@ -111,14 +115,16 @@ impl Store {
     ) -> Result<Option<StoredCollection>, StoreError> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
-            "UPDATE collections SET name = $1, description = $2, query = $3, last_modified_ms = $4 \
-             WHERE id = $5 RETURNING id, name, description, query, created_at_ms, last_modified_ms",
+            "UPDATE collections SET name = $1, description = $2, query = $3, last_modified_ms = $4, \
+             duplication_field = $6 WHERE id = $5 \
+             RETURNING id, name, description, query, created_at_ms, last_modified_ms, duplication_field",
         )
         .bind(fields.name)
         .bind(fields.description)
         .bind(fields.query)
         .bind(to_ms(fields.at))
         .bind(id.0)
+        .bind(fields.duplication_field)
         .fetch_optional(&mut *tx)
         .await
         .map_err(|e| name_taken(e, fields.name))?;

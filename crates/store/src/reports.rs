@@ -89,6 +89,7 @@ impl Store {
         periods: IssuancePeriods,
         scope: ReportScope,
         query: Option<&Query>,
+        ignore_renewed: bool,
     ) -> Result<Vec<i64>, StoreError> {
         let mut counts = vec![0i64; periods.periods as usize];
         let (lo, _) = periods.window_ms();
@@ -106,8 +107,14 @@ impl Store {
                 let sql = format!(
                     "SELECT ($1 - c.not_before_ms) / $2 AS p, COUNT(*) AS n FROM certificates c \
                      WHERE c.not_before_ms >= $3 AND c.not_before_ms < $4 \
-                     AND ($5 = 0 OR c.container_id = $5) AND {} GROUP BY 1",
-                    cond.sql
+                     AND ($5 = 0 OR c.container_id = $5) AND {}{} GROUP BY 1",
+                    cond.sql,
+                    // Keyfactor's "ignore renewed certificates": a renewed one is left out.
+                    if ignore_renewed {
+                        " AND c.renewed_by_id IS NULL"
+                    } else {
+                        ""
+                    }
                 );
                 let q = self
                     .report_query(sqlx::AssertSqlSafe(sql))

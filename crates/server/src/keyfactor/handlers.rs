@@ -46,12 +46,14 @@ fn definition(
     name: Option<&str>,
     description: Option<&str>,
     query: Option<&str>,
+    duplication_field: Option<i64>,
 ) -> Result<CollectionDefinition, KfError> {
     CollectionDefinition::new(
         name.unwrap_or_default(),
         description,
         query.unwrap_or_default(),
     )
+    .and_then(|d| d.with_duplication_field(duplication_field.unwrap_or(0)))
     .map_err(|e| KfError::bad_request(e.to_string()))
 }
 
@@ -166,6 +168,7 @@ pub(crate) async fn create_collection(
         req.name.as_deref(),
         req.description.as_deref(),
         req.query.as_deref(),
+        req.duplication_field,
     )?;
     let c = state.core.create_collection(Some(&who), d).await?;
     Ok(Json(CollectionResponse::from(&c)))
@@ -198,6 +201,7 @@ pub(crate) async fn update_collection(
         req.name.as_deref(),
         req.description.as_deref(),
         req.query.as_deref(),
+        req.duplication_field,
     )?;
     let c = state
         .core

@@ -43,7 +43,8 @@ impl IssuancePeriod {
 
 /// A certificate collection, as Keyfactor's `CertificateCollectionResponse` has it. `Content`
 /// is Keyfactor's name for the query; `Query` repeats it under the name requests use.
-/// The dashboard flags and duplicate handling are fixed: certkeeper has neither.
+/// The dashboard flags are fixed (certkeeper has no dashboard favourites); DuplicationField
+/// is kept and honoured by the issuance report (see docs/api.md).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct CollectionResponse {
@@ -69,7 +70,7 @@ impl From<&Collection> for CollectionResponse {
             automated: false,
             show_on_dashboard: false,
             favorite: false,
-            duplication_field: 0,
+            duplication_field: c.duplication_field,
         }
     }
 }
@@ -84,6 +85,9 @@ pub struct CreateCollectionRequest {
     pub description: Option<String>,
     #[serde(rename = "Query", alias = "query", default)]
     pub query: Option<String>,
+    /// Keyfactor's "ignore renewed certificates by": 0 none (default), 1 CN, 2 DN, 3 UPN.
+    #[serde(rename = "DuplicationField", alias = "duplicationField", default)]
+    pub duplication_field: Option<i64>,
 }
 
 /// `PUT /CertificateCollections` (Keyfactor's `CertificateCollectionUpdateRequest`: the id in
@@ -98,4 +102,6 @@ pub struct UpdateCollectionRequest {
     pub description: Option<String>,
     #[serde(rename = "Query", alias = "query", default)]
     pub query: Option<String>,
+    #[serde(rename = "DuplicationField", alias = "duplicationField", default)]
+    pub duplication_field: Option<i64>,
 }
