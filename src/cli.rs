@@ -60,6 +60,9 @@ enum Command {
     /// The built-in certificate authority.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Background jobs (renewals, DNS-01 automation, notifications, sweeps).
+    #[command(subcommand)]
+    Jobs(crate::cli_lifecycle::JobsCommand),
     /// Developer tools.
     #[command(subcommand)]
     Dev(DevCommand),
@@ -146,6 +149,15 @@ enum ProjectCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A project's DNS provider and validation reuse.
+    #[command(subcommand)]
+    Validation(crate::cli_lifecycle::SettingsCommand),
+    /// A project's renewal policy.
+    #[command(subcommand)]
+    Renewal(crate::cli_lifecycle::SettingsCommand),
+    /// A project's notification rules.
+    #[command(subcommand)]
+    Notifications(crate::cli_lifecycle::NotificationsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -284,6 +296,7 @@ pub async fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Serve(_) => serve(config).await,
         Command::Project(cmd) => project(&config, cmd).await,
+        Command::Jobs(cmd) => crate::cli_lifecycle::jobs(&config, cmd).await,
         Command::Apikey(cmd) => apikey(&config, cmd).await,
         Command::Collection(cmd) => collection(&config, cmd).await,
         Command::Audit(AuditCommand::List { limit, json }) => audit(&config, limit, json).await,
@@ -310,6 +323,48 @@ async fn offline_core(config: &Config) -> Result<Core, Box<dyn std::error::Error
     // Operator commands seal nothing; a throwaway key keeps the type honest.
     let key = certkeeper_domain::sealing::MasterKey::generate()?;
     Ok(Core::new(store, Arc::new(SystemClock), key))
+}
+
+/// A core with the real master key and the notification settings, for commands that seal
+/// (project lifecycle settings and rules) but never issue.
+async fn keyed_core(config: &Config) -> Result<Core, Box<dyn std::error::Error>> {
+    let store = Store::connect_with(&config.database, config.store_options()).await?;
+    let master_key =
+        certkeeper_core::masterkey::load_or_create(&store, &config.master_key_file).await?;
+    Ok(Core::new(store, Arc::new(SystemClock), master_key)
+        .with_notifications(notify_config(config)?))
+}
+
+/// How notifications leave this server: SMTP relay, webhook policy, the API's certificate shape.
+fn notify_config(
+    config: &Config,
+) -> Result<certkeeper_core::notifications::NotifyConfig, Box<dyn std::error::Error>> {
+    let mailer = match (&config.smtp_url, &config.smtp_from) {
+        (Some(url), Some(from)) => {
+            let credentials = match (
+                std::env::var("CERTKEEPER_SMTP_USERNAME"),
+                std::env::var("CERTKEEPER_SMTP_PASSWORD"),
+            ) {
+                (Ok(u), Ok(p)) => Some((u, p)),
+                _ => None,
+            };
+            Some(certkeeper_notify::email::Mailer::new(
+                url,
+                from,
+                credentials,
+            )?)
+        }
+        _ => None,
+    };
+    Ok(certkeeper_core::notifications::NotifyConfig {
+        allow_private_webhooks: config.allow_private_webhooks,
+        mailer,
+        // Redirects are not followed: a receiver could point a delivery anywhere.
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?,
+        certificate_view: Arc::new(certkeeper_server::projects::wire::certificate_json),
+    })
 }
 
 /// The core with everything `serve` needs: master key, built-in CA, DNS checker.
@@ -371,34 +426,9 @@ async fn full_core(config: &Config) -> Result<Core, Box<dyn std::error::Error>> 
         leaf_lifetime: time::Duration::days(i64::from(config.leaf_lifetime_days)),
         challenge_ttl: time::Duration::hours(i64::from(config.challenge_ttl_hours)),
     };
-    let mailer = match (&config.smtp_url, &config.smtp_from) {
-        (Some(url), Some(from)) => {
-            let credentials = match (
-                std::env::var("CERTKEEPER_SMTP_USERNAME"),
-                std::env::var("CERTKEEPER_SMTP_PASSWORD"),
-            ) {
-                (Ok(u), Ok(p)) => Some((u, p)),
-                _ => None,
-            };
-            Some(certkeeper_notify::email::Mailer::new(
-                url,
-                from,
-                credentials,
-            )?)
-        }
-        _ => None,
-    };
-    let notify = certkeeper_core::notifications::NotifyConfig {
-        allow_private_webhooks: config.allow_private_webhooks,
-        mailer,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?,
-        certificate_view: Arc::new(certkeeper_server::projects::wire::certificate_json),
-    };
     Ok(Core::new(store, Arc::new(SystemClock), master_key)
         .with_issuance(issuance)
-        .with_notifications(notify))
+        .with_notifications(notify_config(config)?))
 }
 
 async fn ca_show(config: &Config) -> CliResult {
@@ -520,35 +550,51 @@ async fn shutdown_signal() {
 }
 
 async fn project(config: &Config, cmd: ProjectCommand) -> CliResult {
-    let core = offline_core(config).await?;
-    match cmd {
-        ProjectCommand::Create { name, json } => {
-            let p = core.create_project(Actor::Cli, &name).await?;
-            if json {
-                println!(
-                    "{}",
-                    json!({ "id": p.id.to_string(), "containerId": p.container_id.0, "name": p.name })
-                );
-            } else {
-                println!(
-                    "created project {:?}: projectId {}, containerId {}",
-                    p.name, p.id, p.container_id
-                );
-            }
-        }
-        ProjectCommand::List { json } => {
-            let projects = core.store().projects().await?;
-            if json {
-                let list: Vec<_> = projects.iter().map(|p| json!({ "id": p.id.to_string(), "containerId": p.container_id.0, "name": p.name })).collect();
-                println!("{}", serde_json::Value::Array(list));
-            } else {
-                for p in projects {
-                    println!("{}\t{}\t{}", p.id, p.container_id, p.name);
-                }
-            }
+    use crate::cli_lifecycle as lc;
+    // Lifecycle settings seal secrets: they need the real master key.
+    let core = match &cmd {
+        ProjectCommand::Validation(_)
+        | ProjectCommand::Renewal(_)
+        | ProjectCommand::Notifications(_) => keyed_core(config).await?,
+        ProjectCommand::Create { .. } | ProjectCommand::List { .. } => offline_core(config).await?,
+    };
+    let done = match cmd {
+        ProjectCommand::Validation(c) => lc::validation(&core, c).await,
+        ProjectCommand::Renewal(c) => lc::renewal(&core, c).await,
+        ProjectCommand::Notifications(c) => lc::notifications(&core, c).await,
+        ProjectCommand::Create { name, json } => project_create(&core, &name, json).await,
+        ProjectCommand::List { json } => project_list(&core, json).await,
+    };
+    core.store().close().await;
+    done
+}
+
+async fn project_create(core: &Core, name: &str, json: bool) -> CliResult {
+    let p = core.create_project(Actor::Cli, name).await?;
+    if json {
+        println!(
+            "{}",
+            json!({ "id": p.id.to_string(), "containerId": p.container_id.0, "name": p.name })
+        );
+    } else {
+        println!(
+            "created project {:?}: projectId {}, containerId {}",
+            p.name, p.id, p.container_id
+        );
+    }
+    Ok(())
+}
+
+async fn project_list(core: &Core, json: bool) -> CliResult {
+    let projects = core.store().projects().await?;
+    if json {
+        let list: Vec<_> = projects.iter().map(|p| json!({ "id": p.id.to_string(), "containerId": p.container_id.0, "name": p.name })).collect();
+        println!("{}", serde_json::Value::Array(list));
+    } else {
+        for p in projects {
+            println!("{}\t{}\t{}", p.id, p.container_id, p.name);
         }
     }
-    core.store().close().await;
     Ok(())
 }
 

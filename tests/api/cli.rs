@@ -175,3 +175,101 @@ async fn first_start_creates_a_default_project_and_prints_an_admin_key() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// The lifecycle commands: settings and rules through the CLI match what the API shows, and
+/// `serve` runs the scheduler (its recurring jobs appear in `certkeeper jobs list`).
+#[tokio::test]
+async fn lifecycle_commands_and_the_scheduler() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run(d, &["project", "create", "--name", "ops", "--json"]);
+    let v = run(
+        d,
+        &[
+            "project",
+            "validation",
+            "set",
+            "--project",
+            "ops",
+            "--json",
+            r#"{"dnsProvider": {"provider": "rfc2136", "server": "127.0.0.1:53", "zone": "example.test", "tsigKeyName": "k", "tsigAlgorithm": "hmac-sha256", "tsigSecret": "c2VjcmV0c2VjcmV0"}, "reuseDays": 7}"#,
+        ],
+    );
+    assert_eq!(v["reuseDays"], 7);
+    assert!(v["dnsProvider"].get("tsigSecret").is_none(), "{v}");
+    let shown = run(d, &["project", "validation", "show", "--project", "ops"]);
+    assert_eq!(shown, v);
+    let r = run(
+        d,
+        &[
+            "project",
+            "renewal",
+            "set",
+            "--project",
+            "ops",
+            "--json",
+            r#"{"mode": "auto", "renewBeforeSeconds": 86400}"#,
+        ],
+    );
+    assert_eq!(r["renewBeforeSeconds"], 86400);
+    let rule = run(
+        d,
+        &[
+            "project",
+            "notifications",
+            "create",
+            "--project",
+            "ops",
+            "--json",
+            r#"{"name": "hook", "events": ["certificate.issued"], "channel": {"type": "webhook", "url": "https://192.0.2.10/hook"}}"#,
+        ],
+    );
+    assert!(
+        rule["channel"]["secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    let listed = run(d, &["project", "notifications", "list", "--project", "ops"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    // Bad input is a clear error, not a crash.
+    let out = Command::new(BIN)
+        .args([
+            "project",
+            "renewal",
+            "set",
+            "--project",
+            "ops",
+            "--json",
+            r#"{"mode": "sometimes"}"#,
+        ])
+        .current_dir(d)
+        .env_remove("CERTKEEPER_DATABASE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("mode"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // serve installs the recurring jobs.
+    let (server, _url, _) = serve(d, &["--job-poll-seconds", "1"]);
+    let mut kinds = Vec::new();
+    for _ in 0..50 {
+        let jobs = run(d, &["jobs", "list", "--json"]);
+        kinds = jobs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["kind"].as_str().unwrap().to_string())
+            .collect();
+        if kinds.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    kinds.sort();
+    assert_eq!(kinds, ["expire-orders", "notify"]);
+    drop(server);
+}

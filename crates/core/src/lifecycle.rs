@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use certkeeper_dns::Publisher;
 use certkeeper_dns::publish::{AcmeDns, Rfc2136, Tsig};
-use certkeeper_domain::audit::{AuditAction, NewAuditEvent};
+use certkeeper_domain::audit::{Actor, AuditAction, NewAuditEvent};
 use certkeeper_domain::ids::{ContainerId, ProjectId};
 use certkeeper_domain::lifecycle::{DnsProvider, RenewalPolicy, TsigAlgorithm, ValidationSettings};
 use certkeeper_domain::project::Project;
@@ -98,11 +98,19 @@ impl Core {
         project: ProjectId,
     ) -> Result<ValidationSettings, CoreError> {
         let project = self.authorize_admin(who, project).await?;
-        Ok(self.lifecycle_of(&project).await?.validation.public())
+        self.validation_settings_of(&project).await
     }
 
-    /// PUT …/validation (admin). A provider must be usable on this server: an `exec` name must
-    /// be configured, and the secret must be given again on every change (it is never shown).
+    /// A project's validation settings without secrets (the CLI's view too).
+    pub async fn validation_settings_of(
+        &self,
+        project: &Project,
+    ) -> Result<ValidationSettings, CoreError> {
+        Ok(self.lifecycle_of(project).await?.validation.public())
+    }
+
+    /// PUT …/validation (admin). Secrets must be given again on every change (they are
+    /// never shown).
     pub async fn set_validation_settings(
         &self,
         who: &Principal,
@@ -110,9 +118,23 @@ impl Core {
         settings: ValidationSettings,
     ) -> Result<ValidationSettings, CoreError> {
         let project = self.authorize_admin(who, project).await?;
+        self.store_validation_settings(who.actor(), &project, settings)
+            .await
+    }
+
+    /// Stores validation settings on behalf of `actor`. An `exec` name must be configured on
+    /// this server when it issues (the CLI, which does not issue, leaves that check to the
+    /// server's job, which fails with the same message).
+    pub async fn store_validation_settings(
+        &self,
+        actor: Actor,
+        project: &Project,
+        settings: ValidationSettings,
+    ) -> Result<ValidationSettings, CoreError> {
         settings.check().map_err(CoreError::Invalid)?;
-        if let DnsProvider::Exec { name } = &settings.dns_provider
-            && !self.issuance()?.dns_exec.contains_key(name)
+        if let (DnsProvider::Exec { name }, Some(issuance)) =
+            (&settings.dns_provider, self.issuance.as_ref())
+            && !issuance.dns_exec.contains_key(name)
         {
             return Err(CoreError::Invalid(format!(
                 "no DNS script named {name:?} is configured on this server (serve --dns-exec {name}=PATH)"
@@ -131,8 +153,8 @@ impl Core {
             .await?;
         self.lifecycle_cache.forget(project.container_id);
         self.audit_settings(
-            who,
-            &project,
+            actor,
+            project,
             "validation",
             serde_json::to_value(&public).unwrap_or_default(),
         )
@@ -147,7 +169,11 @@ impl Core {
         project: ProjectId,
     ) -> Result<RenewalPolicy, CoreError> {
         let project = self.authorize_admin(who, project).await?;
-        Ok(self.lifecycle_of(&project).await?.renewal)
+        self.renewal_policy_of(&project).await
+    }
+
+    pub async fn renewal_policy_of(&self, project: &Project) -> Result<RenewalPolicy, CoreError> {
+        Ok(self.lifecycle_of(project).await?.renewal)
     }
 
     /// PUT …/renewal (admin). Applies to certificates issued from now on; scheduled renewals
@@ -159,6 +185,16 @@ impl Core {
         policy: RenewalPolicy,
     ) -> Result<RenewalPolicy, CoreError> {
         let project = self.authorize_admin(who, project).await?;
+        self.store_renewal_policy(who.actor(), &project, policy)
+            .await
+    }
+
+    pub async fn store_renewal_policy(
+        &self,
+        actor: Actor,
+        project: &Project,
+        policy: RenewalPolicy,
+    ) -> Result<RenewalPolicy, CoreError> {
         policy.check().map_err(CoreError::Invalid)?;
         let text = serde_json::to_string(&policy).map_err(CoreError::internal)?;
         self.store
@@ -166,8 +202,8 @@ impl Core {
             .await?;
         self.lifecycle_cache.forget(project.container_id);
         self.audit_settings(
-            who,
-            &project,
+            actor,
+            project,
             "renewal",
             serde_json::to_value(policy).unwrap_or_default(),
         )
@@ -191,14 +227,14 @@ impl Core {
 
     async fn audit_settings(
         &self,
-        who: &Principal,
+        actor: Actor,
         project: &Project,
         what: &str,
         value: serde_json::Value,
     ) -> Result<(), CoreError> {
         let event = NewAuditEvent {
             at: self.now(),
-            actor: who.actor(),
+            actor,
             action: AuditAction::ProjectSettings,
             project: Some(project.id),
             target: format!("project:{}", project.id),

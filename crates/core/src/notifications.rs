@@ -258,15 +258,24 @@ impl Core {
         rule: Rule,
     ) -> Result<(RuleView, Option<String>), CoreError> {
         let project = self.authorize_project(who, project, Access::Write).await?;
+        self.create_rule_in(&project, rule).await
+    }
+
+    /// Creates a rule in `project` (the CLI's entry: no key involved).
+    pub async fn create_rule_in(
+        &self,
+        project: &Project,
+        rule: Rule,
+    ) -> Result<(RuleView, Option<String>), CoreError> {
         let (_, fields, generated) = self
-            .rule_fields(&project, rule, self.fresh_watermarks())
+            .rule_fields(project, rule, self.fresh_watermarks())
             .await?;
         let stored = self
             .store
             .create_rule(project.container_id, &fields)
             .await
             .map_err(CoreError::conflict_or_store)?;
-        Ok((self.view(&project, &stored)?, generated))
+        Ok((self.view(project, &stored)?, generated))
     }
 
     pub async fn list_rules(
@@ -275,11 +284,15 @@ impl Core {
         project: ProjectId,
     ) -> Result<Vec<RuleView>, CoreError> {
         let project = self.authorize_project(who, project, Access::Read).await?;
+        self.rules_in(&project).await
+    }
+
+    pub async fn rules_in(&self, project: &Project) -> Result<Vec<RuleView>, CoreError> {
         self.store
             .rules(Some(project.container_id))
             .await?
             .iter()
-            .map(|r| self.view(&project, r))
+            .map(|r| self.view(project, r))
             .collect()
     }
 
@@ -342,6 +355,10 @@ impl Core {
         id: i64,
     ) -> Result<(), CoreError> {
         let project = self.authorize_project(who, project, Access::Write).await?;
+        self.delete_rule_in(&project, id).await
+    }
+
+    pub async fn delete_rule_in(&self, project: &Project, id: i64) -> Result<(), CoreError> {
         if !self.store.delete_rule(project.container_id, id).await? {
             return Err(CoreError::NotFound(format!(
                 "notification rule {id} not found in project {}",

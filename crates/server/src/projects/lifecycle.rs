@@ -95,6 +95,36 @@ pub enum RenewalMode {
     Off,
 }
 
+impl RenewalPolicy {
+    pub fn into_domain(self) -> domain::RenewalPolicy {
+        domain::RenewalPolicy {
+            mode: match self.mode {
+                RenewalMode::Auto => domain::RenewalMode::Auto,
+                RenewalMode::Off => domain::RenewalMode::Off,
+            },
+            renew_at_fraction: self.renew_at_fraction,
+            renew_before_seconds: self.renew_before_seconds,
+        }
+    }
+}
+
+impl ValidationSettings {
+    /// The settings to store, defaults filled in.
+    pub fn into_domain(self) -> Result<domain::ValidationSettings, ApiError> {
+        let defaults = domain::ValidationSettings::default();
+        Ok(domain::ValidationSettings {
+            dns_provider: match self.dns_provider {
+                Some(p) => p.into_domain()?,
+                None => defaults.dns_provider,
+            },
+            reuse_days: self.reuse_days.unwrap_or(defaults.reuse_days),
+            propagation_timeout_seconds: self
+                .propagation_timeout_seconds
+                .unwrap_or(defaults.propagation_timeout_seconds),
+        })
+    }
+}
+
 /// A background job.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -127,7 +157,7 @@ pub struct JobQuery {
 }
 
 impl DnsProvider {
-    fn into_domain(self) -> Result<domain::DnsProvider, ApiError> {
+    pub fn into_domain(self) -> Result<domain::DnsProvider, ApiError> {
         let alg = |a| match a {
             TsigAlgorithm::HmacSha256 => domain::TsigAlgorithm::HmacSha256,
             TsigAlgorithm::HmacSha384 => domain::TsigAlgorithm::HmacSha384,
@@ -204,7 +234,7 @@ impl DnsProvider {
     }
 }
 
-fn validation_view(v: domain::ValidationSettings) -> ValidationSettings {
+pub fn validation_view(v: domain::ValidationSettings) -> ValidationSettings {
     ValidationSettings {
         dns_provider: Some(DnsProvider::from_domain(v.dns_provider)),
         reuse_days: Some(v.reuse_days),
@@ -212,7 +242,7 @@ fn validation_view(v: domain::ValidationSettings) -> ValidationSettings {
     }
 }
 
-fn renewal_view(p: domain::RenewalPolicy) -> RenewalPolicy {
+pub fn renewal_view(p: domain::RenewalPolicy) -> RenewalPolicy {
     RenewalPolicy {
         mode: match p.mode {
             domain::RenewalMode::Auto => RenewalMode::Auto,
@@ -267,17 +297,7 @@ pub(crate) async fn put_validation(
     ProjectPath(project): ProjectPath,
     Body(body): Body<ValidationSettings>,
 ) -> ApiResult<ValidationSettings> {
-    let defaults = domain::ValidationSettings::default();
-    let settings = domain::ValidationSettings {
-        dns_provider: match body.dns_provider {
-            Some(p) => p.into_domain()?,
-            None => defaults.dns_provider,
-        },
-        reuse_days: body.reuse_days.unwrap_or(defaults.reuse_days),
-        propagation_timeout_seconds: body
-            .propagation_timeout_seconds
-            .unwrap_or(defaults.propagation_timeout_seconds),
-    };
+    let settings = body.into_domain()?;
     let v = state
         .core
         .set_validation_settings(&who, project, settings)
@@ -332,14 +352,7 @@ pub(crate) async fn put_renewal(
     ProjectPath(project): ProjectPath,
     Body(body): Body<RenewalPolicy>,
 ) -> ApiResult<RenewalPolicy> {
-    let policy = domain::RenewalPolicy {
-        mode: match body.mode {
-            RenewalMode::Auto => domain::RenewalMode::Auto,
-            RenewalMode::Off => domain::RenewalMode::Off,
-        },
-        renew_at_fraction: body.renew_at_fraction,
-        renew_before_seconds: body.renew_before_seconds,
-    };
+    let policy = body.into_domain();
     let p = state.core.set_renewal_policy(&who, project, policy).await?;
     Ok(Json(Envelope::ok(
         renewal_view(p),

@@ -117,7 +117,7 @@ impl FromRequestParts<AppState> for RulePath {
 }
 
 impl RuleRequest {
-    fn into_domain(self) -> Result<Rule, ApiError> {
+    pub fn into_domain(self) -> Result<Rule, ApiError> {
         let events = self
             .events
             .iter()
@@ -142,7 +142,7 @@ impl RuleRequest {
     }
 }
 
-fn rule_response(v: RuleView, secret: Option<String>) -> RuleResponse {
+pub fn rule_response(v: RuleView, secret: Option<String>) -> RuleResponse {
     RuleResponse {
         id: v.id,
         project_id: v.project_id.0,

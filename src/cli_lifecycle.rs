@@ -1,0 +1,201 @@
+//! The lifecycle commands: a project's validation and renewal settings, its notification
+//! rules, and the jobs list. They work straight on the database, with the master key (the
+//! settings hold sealed secrets), and take and print the project API's JSON shapes, so what
+//! works with curl works here.
+
+use certkeeper_core::Core;
+use certkeeper_domain::audit::Actor;
+use certkeeper_domain::job::{JobKind, JobState};
+use certkeeper_server::projects::{lifecycle, notifications};
+use clap::Subcommand;
+
+use crate::config::Config;
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Print the settings (without secrets) as JSON.
+    Show {
+        /// Project (UUID or name).
+        #[arg(long)]
+        project: String,
+    },
+    /// Replace the settings with the JSON body `PUT /api/v1/projects/{id}/…` takes.
+    Set {
+        #[arg(long)]
+        project: String,
+        /// e.g. '{"dnsProvider": {"provider": "rfc2136", …}, "reuseDays": 30}'
+        #[arg(long)]
+        json: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotificationsCommand {
+    /// Print the project's rules (without secrets) as JSON.
+    List {
+        #[arg(long)]
+        project: String,
+    },
+    /// Create a rule from the JSON body `POST …/notifications` takes; a generated webhook
+    /// secret is printed this once.
+    Create {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        json: String,
+    },
+    /// Delete a rule, its deliveries and its marks.
+    Delete {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List background jobs, soonest due first.
+    List {
+        /// scheduled, running or retrying
+        #[arg(long)]
+        state: Option<JobState>,
+        /// expire-orders, issue, renew, notify, deliver
+        #[arg(long)]
+        kind: Option<JobKind>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn print(value: &impl serde::Serialize) -> CliResult {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn body<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, Box<dyn std::error::Error>> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| format!("--json: {e}").into())
+}
+
+fn api_error(e: certkeeper_server::projects::ApiError) -> Box<dyn std::error::Error> {
+    e.message.into()
+}
+
+pub async fn validation(core: &Core, cmd: SettingsCommand) -> CliResult {
+    match cmd {
+        SettingsCommand::Show { project } => {
+            let p = core.find_project(&project).await?;
+            print(&lifecycle::validation_view(
+                core.validation_settings_of(&p).await?,
+            ))
+        }
+        SettingsCommand::Set { project, json } => {
+            let p = core.find_project(&project).await?;
+            let wire: lifecycle::ValidationSettings = body(&json)?;
+            let settings = wire.into_domain().map_err(api_error)?;
+            let stored = core
+                .store_validation_settings(Actor::Cli, &p, settings)
+                .await?;
+            print(&lifecycle::validation_view(stored))
+        }
+    }
+}
+
+pub async fn renewal(core: &Core, cmd: SettingsCommand) -> CliResult {
+    match cmd {
+        SettingsCommand::Show { project } => {
+            let p = core.find_project(&project).await?;
+            print(&lifecycle::renewal_view(core.renewal_policy_of(&p).await?))
+        }
+        SettingsCommand::Set { project, json } => {
+            let p = core.find_project(&project).await?;
+            let wire: lifecycle::RenewalPolicy = body(&json)?;
+            let stored = core
+                .store_renewal_policy(Actor::Cli, &p, wire.into_domain())
+                .await?;
+            print(&lifecycle::renewal_view(stored))
+        }
+    }
+}
+
+pub async fn notifications(core: &Core, cmd: NotificationsCommand) -> CliResult {
+    match cmd {
+        NotificationsCommand::List { project } => {
+            let p = core.find_project(&project).await?;
+            let rules: Vec<_> = core
+                .rules_in(&p)
+                .await?
+                .into_iter()
+                .map(|r| notifications::rule_response(r, None))
+                .collect();
+            print(&rules)
+        }
+        NotificationsCommand::Create { project, json } => {
+            let p = core.find_project(&project).await?;
+            let wire: notifications::RuleRequest = body(&json)?;
+            let (view, secret) = core
+                .create_rule_in(&p, wire.into_domain().map_err(api_error)?)
+                .await?;
+            print(&notifications::rule_response(view, secret))
+        }
+        NotificationsCommand::Delete { project, id } => {
+            let p = core.find_project(&project).await?;
+            core.delete_rule_in(&p, id).await?;
+            println!("deleted notification rule {id}");
+            Ok(())
+        }
+    }
+}
+
+pub async fn jobs(config: &Config, cmd: JobsCommand) -> CliResult {
+    let store =
+        certkeeper_store::Store::connect_with(&config.database, config.store_options()).await?;
+    let JobsCommand::List {
+        state,
+        kind,
+        limit,
+        json,
+    } = cmd;
+    if !(1..=1000).contains(&limit) {
+        return Err(format!("--limit must be between 1 and 1000, got {limit}").into());
+    }
+    let jobs = store.list_jobs(state, kind, limit).await?;
+    store.close().await;
+    if json {
+        let rows: Vec<_> = jobs
+            .iter()
+            .map(|j| {
+                serde_json::json!({
+                    "id": j.id, "kind": j.kind.as_str(), "subject": j.subject, "state": j.state.as_str(),
+                    "dueAt": j.due_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                    "attempts": j.attempts, "lastError": j.last_error, "leaseOwner": j.lease_owner,
+                })
+            })
+            .collect();
+        return print(&rows);
+    }
+    println!(
+        "{:>8}  {:<14} {:<12} {:<10} {:<25} {:>8}  last error",
+        "id", "kind", "subject", "state", "due", "attempts"
+    );
+    for j in jobs {
+        println!(
+            "{:>8}  {:<14} {:<12} {:<10} {:<25} {:>8}  {}",
+            j.id,
+            j.kind.as_str(),
+            j.subject,
+            j.state.as_str(),
+            j.due_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            j.attempts,
+            j.last_error.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
