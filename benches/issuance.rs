@@ -6,7 +6,8 @@
 //! records → validate, so every certificate is really DNS-validated, signed and durably stored.
 //! cfssl (Debian's `golang-cfssl`, if installed): `cfssl serve` on loopback, each client loops
 //! `POST /api/v1/cfssl/newcert` (ECDSA P-256 key generation and signing; cfssl stores nothing).
-//! Both sides are driven by the same client code at the same concurrency.
+//! Both sides are driven by the same client code at the same concurrency. A third run times
+//! creates issued at once through validation reuse (`reuse/cfssl`).
 //!
 //! Environment: `BENCH_DATABASE` (`sqlite` or a `postgres://` URL of an empty database),
 //! `BENCH_CONCURRENCY` (default 8), `BENCH_SECONDS` (default 10), `BENCH_ACME_ORDERS`
@@ -106,6 +107,49 @@ async fn certkeeper_side(conc: usize, secs: u64) -> f64 {
     let (http, certs, key) = after;
     floor(conc, secs, &http, &certs, &key).await;
     rate
+}
+
+/// Validation reuse: each client's name is validated once (create → DNS → validate), then
+/// every create for it is issued in that one request (sign and store durably), as a renewal
+/// or a re-issue within `reuseDays` is.
+async fn reuse_side(conc: usize, secs: u64) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = bench_database(dir.path());
+    let dns = Arc::new(TestDns::start(&["bench.test"]).await);
+    let (_server, certs, key) = start_server(
+        dir.path(),
+        &db,
+        &["--dns-resolver".into(), dns.addr().to_string()],
+    );
+    let http = reqwest::Client::new();
+    for c in 0..conc {
+        let body = json!({"domainName": format!("r{c}.bench.test"), "scopeId": 0});
+        let r: Value = http.post(&certs).header("X-API-Key", &key).json(&body).send().await.expect("create").json().await.expect("json");
+        let cert = &r["result"];
+        for rec in cert["dnsRecords"].as_array().expect("records") {
+            dns.set_txt(rec["key"].as_str().expect("key"), &[rec["value"].as_str().expect("value")]).await;
+        }
+        let id = cert["id"].as_i64().expect("id");
+        let v = http.put(format!("{certs}/{id}/validate")).header("X-API-Key", &key).send().await.expect("validate");
+        assert_eq!(v.status(), 200, "{}", v.text().await.unwrap_or_default());
+    }
+    let (certs, key) = (Arc::new(certs), Arc::new(key));
+    let (lat, elapsed) = drive(conc, secs, move |i| {
+        let (http, certs, key) = (http.clone(), certs.clone(), key.clone());
+        async move {
+            let body = json!({"domainName": format!("r{}.bench.test", i % conc), "scopeId": 0});
+            let r = http.post(certs.as_str()).header("X-API-Key", key.as_str()).json(&body).send().await.expect("create");
+            assert_eq!(r.status(), 200);
+            let v: Value = r.json().await.expect("json");
+            assert_eq!(v["result"]["certificateStatus"], "Active", "{v}");
+        }
+    })
+    .await;
+    report(
+        &format!("certkeeper create issued at once, validation reused ({conc} clients)"),
+        lat,
+        elapsed,
+    )
 }
 
 /// The ceiling the HTTP shape alone sets: the same clients, each iteration two GETs of an
@@ -289,12 +333,14 @@ async fn main() {
     let conc: usize = env_or("BENCH_CONCURRENCY", 8);
     let secs: u64 = env_or("BENCH_SECONDS", 10);
     let ours = certkeeper_side(conc, secs).await;
+    let reused = reuse_side(conc, secs).await;
     let cfssl = cfssl_side(conc, secs).await;
     let acme: usize = env_or("BENCH_ACME_ORDERS", 20);
     if acme > 0 {
         acme_orders(acme).await;
     }
     if let Some(cfssl) = cfssl {
+        println!("reuse/cfssl: {:.2}", reused / cfssl);
         // The last line, so runs compare at a glance: create + validate against cfssl newcert.
         println!("issuance/cfssl: {:.2}", ours / cfssl);
     }
