@@ -124,13 +124,31 @@ async fn reuse_side(conc: usize, secs: u64) -> f64 {
     let http = reqwest::Client::new();
     for c in 0..conc {
         let body = json!({"domainName": format!("r{c}.bench.test"), "scopeId": 0});
-        let r: Value = http.post(&certs).header("X-API-Key", &key).json(&body).send().await.expect("create").json().await.expect("json");
+        let r: Value = http
+            .post(&certs)
+            .header("X-API-Key", &key)
+            .json(&body)
+            .send()
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("json");
         let cert = &r["result"];
         for rec in cert["dnsRecords"].as_array().expect("records") {
-            dns.set_txt(rec["key"].as_str().expect("key"), &[rec["value"].as_str().expect("value")]).await;
+            dns.set_txt(
+                rec["key"].as_str().expect("key"),
+                &[rec["value"].as_str().expect("value")],
+            )
+            .await;
         }
         let id = cert["id"].as_i64().expect("id");
-        let v = http.put(format!("{certs}/{id}/validate")).header("X-API-Key", &key).send().await.expect("validate");
+        let v = http
+            .put(format!("{certs}/{id}/validate"))
+            .header("X-API-Key", &key)
+            .send()
+            .await
+            .expect("validate");
         assert_eq!(v.status(), 200, "{}", v.text().await.unwrap_or_default());
     }
     let (certs, key) = (Arc::new(certs), Arc::new(key));
@@ -138,7 +156,13 @@ async fn reuse_side(conc: usize, secs: u64) -> f64 {
         let (http, certs, key) = (http.clone(), certs.clone(), key.clone());
         async move {
             let body = json!({"domainName": format!("r{}.bench.test", i % conc), "scopeId": 0});
-            let r = http.post(certs.as_str()).header("X-API-Key", key.as_str()).json(&body).send().await.expect("create");
+            let r = http
+                .post(certs.as_str())
+                .header("X-API-Key", key.as_str())
+                .json(&body)
+                .send()
+                .await
+                .expect("create");
             assert_eq!(r.status(), 200);
             let v: Value = r.json().await.expect("json");
             assert_eq!(v["result"]["certificateStatus"], "Active", "{v}");

@@ -233,8 +233,7 @@ impl Core {
         if issuer == IssuerKind::Builtin
             && let Some(since) = lifecycle.validation.reuse_since(self.now())
             && self
-                .store
-                .all_validated_since(project.container_id, &name_texts, since)
+                .names_validated_since(project, &name_texts, since)
                 .await?
         {
             return self
@@ -294,6 +293,34 @@ impl Core {
             self.wake_scheduler();
         }
         Ok(record)
+    }
+
+    /// Whether every name was validated in `project` at or after `since`: from this node's
+    /// cache when it knows, else from the database (and then remembered).
+    async fn names_validated_since(
+        &self,
+        project: &Project,
+        names: &[String],
+        since: OffsetDateTime,
+    ) -> Result<bool, CoreError> {
+        if self
+            .validated_cache
+            .all_since(project.container_id, names, since)
+        {
+            return Ok(true);
+        }
+        match self
+            .store
+            .validated_since(project.container_id, names, since)
+            .await?
+        {
+            Some(oldest) => {
+                self.validated_cache
+                    .record(project.container_id, names, oldest);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Issues at once from the built-in CA for names whose validations are reused: one
@@ -603,7 +630,13 @@ impl Core {
             .complete_order(&record, stored, now, audit)
             .await?
         {
-            Some(r) => Ok(r),
+            Some(r) => {
+                let names: Vec<String> = std::iter::once(r.domain_name.clone())
+                    .chain(r.additional_names.iter().cloned())
+                    .collect();
+                self.validated_cache.record(r.container_id, &names, now);
+                Ok(r)
+            }
             // Canceled meanwhile: report what it is now.
             None => Box::pin(self.validate_as(actor, project, record.id)).await,
         }

@@ -35,6 +35,7 @@ pub struct Core {
     project_cache: Arc<auth::ProjectCache>,
     issuance: Option<Arc<issuance::Issuance>>,
     lifecycle_cache: Arc<lifecycle::LifecycleCache>,
+    validated_cache: Arc<lifecycle::ValidatedCache>,
     /// Wakes this node's scheduler when work is scheduled for now.
     scheduler_wake: Arc<tokio::sync::Notify>,
     notify: notifications::NotifyConfig,
@@ -50,6 +51,7 @@ impl Core {
             project_cache: Arc::new(auth::ProjectCache::default()),
             issuance: None,
             lifecycle_cache: Arc::new(lifecycle::LifecycleCache::default()),
+            validated_cache: Arc::new(lifecycle::ValidatedCache::default()),
             scheduler_wake: Arc::new(tokio::sync::Notify::new()),
             notify: notifications::NotifyConfig::default(),
         }

@@ -56,6 +56,48 @@ impl LifecycleCache {
     }
 }
 
+/// Validations this node has seen, by (project, name): when each was proved. Only positive
+/// facts are kept, and a validation only ever moves forward in time, so an entry can be stale
+/// (older than the database's) but never wrong; a miss asks the database. Saves the create
+/// that reuses a validation its read.
+#[derive(Debug, Default)]
+pub(crate) struct ValidatedCache(RwLock<HashMap<(ContainerId, String), time::OffsetDateTime>>);
+
+impl ValidatedCache {
+    /// The oldest validation of `names` if every one is known here and at or after `since`.
+    pub(crate) fn all_since(
+        &self,
+        container: ContainerId,
+        names: &[String],
+        since: time::OffsetDateTime,
+    ) -> bool {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        !names.is_empty()
+            && names.iter().all(|n| {
+                map.get(&(container, n.clone()))
+                    .is_some_and(|at| *at >= since)
+            })
+    }
+
+    pub(crate) fn record(
+        &self,
+        container: ContainerId,
+        names: &[String],
+        at: time::OffsetDateTime,
+    ) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= 100_000 {
+            map.clear();
+        }
+        for n in names {
+            let slot = map.entry((container, n.clone())).or_insert(at);
+            if *slot < at {
+                *slot = at;
+            }
+        }
+    }
+}
+
 fn validation_aad(container: ContainerId) -> String {
     format!("certkeeper:validation-settings:{}", container.0)
 }

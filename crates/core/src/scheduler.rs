@@ -95,7 +95,8 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Claims what is due now and runs it to the end; returns how many jobs ran.
+    /// Claims what is due now and runs it to the end; returns how many jobs ran. (Tests and
+    /// benchmarks step the scheduler with this; `run` keeps jobs flowing instead.)
     pub async fn tick(&self) -> Result<usize, CoreError> {
         let jobs = self
             .core
@@ -107,30 +108,63 @@ impl Scheduler {
         Ok(n)
     }
 
-    /// Ticks until `shutdown` resolves.
+    /// Runs jobs until `shutdown` resolves, then waits for the ones in flight. Jobs run as
+    /// tasks of their own, at most [`BATCH`] at a time: a long one (an issue job waiting for
+    /// DNS to propagate) holds one slot, not the loop, so deliveries and renewals keep going.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         if let Err(e) = self.install().await {
             tracing::warn!(error = %e, "installing the recurring jobs failed; retrying on the next tick");
         }
+        let slots = Arc::new(tokio::sync::Semaphore::new(BATCH as usize));
+        let freed = Arc::new(tokio::sync::Notify::new());
         tokio::pin!(shutdown);
         loop {
-            let ran = match self.tick().await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the scheduler could not claim jobs");
-                    0
+            let free = slots.available_permits();
+            let mut claimed = 0;
+            if free > 0 {
+                match self
+                    .core
+                    .store
+                    .claim_jobs(
+                        &self.config.node,
+                        self.core.now(),
+                        self.config.lease,
+                        free as i64,
+                    )
+                    .await
+                {
+                    Ok(jobs) => {
+                        claimed = jobs.len();
+                        for job in jobs {
+                            let Ok(permit) = slots.clone().acquire_owned().await else {
+                                return;
+                            };
+                            let (this, freed) = (self.clone(), freed.clone());
+                            tokio::spawn(async move {
+                                this.run_claimed(job).await;
+                                drop(permit);
+                                freed.notify_one();
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "the scheduler could not claim jobs"),
                 }
-            };
-            if ran as i64 >= BATCH {
+            }
+            if free > 0 && claimed == free {
+                // Every free slot was filled: more may be due.
                 continue;
             }
             let sleep = self.until_next_due().await;
             tokio::select! {
-                () = &mut shutdown => return,
+                () = &mut shutdown => break,
                 () = tokio::time::sleep(sleep) => {}
                 () = self.core.scheduler_wake.notified() => {}
+                () = freed.notified(), if free == 0 => {}
             }
         }
+        // Let the jobs in flight finish (the caller bounds how long); their leases would
+        // otherwise have to lapse before another node takes them over.
+        let _ = slots.acquire_many(BATCH as u32).await;
     }
 
     async fn until_next_due(&self) -> StdDuration {

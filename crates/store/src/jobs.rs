@@ -95,6 +95,44 @@ pub(crate) async fn unschedule_on<C: WriteConn>(
     Ok(())
 }
 
+/// The statement of [`Store::finish_job`], fenced by the claim's token, in the caller's
+/// transaction.
+pub(crate) async fn finish_on<C: WriteConn>(
+    conn: &mut C,
+    job: &ClaimedJob,
+    outcome: &JobOutcome,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let n = match outcome {
+        JobOutcome::Done => {
+            conn.execute(
+                "DELETE FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+                args![job.id, job.token],
+            )
+            .await?
+        }
+        JobOutcome::RunAgainAt(at) => {
+            conn.execute(
+                "UPDATE jobs SET state = 'scheduled', due_at_ms = $3, attempts = 0, last_error = NULL, \
+                 lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = $4 \
+                 WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+                args![job.id, job.token, to_ms(*at), to_ms(now)],
+            )
+            .await?
+        }
+        JobOutcome::Failed { error, retry_at } => {
+            conn.execute(
+                "UPDATE jobs SET state = 'retrying', due_at_ms = $3, last_error = $4, \
+                 lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = $5 \
+                 WHERE id = $1 AND lease_token = $2 AND state = 'running'",
+                args![job.id, job.token, to_ms(*retry_at), error.as_str(), to_ms(now)],
+            )
+            .await?
+        }
+    };
+    Ok(n == 1)
+}
+
 /// The statements whose text differs by backend (the database clock, row locking).
 struct ClaimSql {
     due: String,
@@ -258,50 +296,21 @@ impl Store {
     }
 
     /// Records how a run ended, if `job`'s claim still holds the lease. `false` when it does
-    /// not (another node took the job over; its outcome wins).
+    /// not (another node took the job over; its outcome wins). On SQLite through the
+    /// group-commit writer: the outcomes of a tick's concurrent jobs share one commit.
     pub async fn finish_job(
         &self,
         job: &ClaimedJob,
         outcome: JobOutcome,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let _turn = self.writer_turn().await;
-        let fence = "id = $1 AND lease_token = $2 AND state = 'running'";
-        let done = match outcome {
-            JobOutcome::Done => {
-                sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM jobs WHERE {fence}")))
-                    .bind(job.id)
-                    .bind(job.token)
-                    .execute(&self.pool)
-                    .await?
-            }
-            JobOutcome::RunAgainAt(at) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE jobs SET state = 'scheduled', due_at_ms = $3, attempts = 0, last_error = NULL, \
-                     lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = $4 WHERE {fence}"
-                )))
-                .bind(job.id)
-                .bind(job.token)
-                .bind(to_ms(at))
-                .bind(to_ms(now))
-                .execute(&self.pool)
-                .await?
-            }
-            JobOutcome::Failed { error, retry_at } => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE jobs SET state = 'retrying', due_at_ms = $3, last_error = $4, \
-                     lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = $5 WHERE {fence}"
-                )))
-                .bind(job.id)
-                .bind(job.token)
-                .bind(to_ms(retry_at))
-                .bind(error)
-                .bind(to_ms(now))
-                .execute(&self.pool)
-                .await?
-            }
-        };
-        Ok(done.rows_affected() == 1)
+        if self.backend == Backend::Sqlite {
+            return self.writer.finish_job(job.clone(), outcome, now).await;
+        }
+        let mut tx = self.begin_write().await?;
+        let held = finish_on(&mut *tx, job, &outcome, now).await?;
+        tx.commit().await?;
+        Ok(held)
     }
 
     /// The earliest due time of any waiting job, so the scheduler can sleep until then.

@@ -101,33 +101,40 @@ impl Store {
         tx.commit().await
     }
 
-    /// Whether every one of `names` was proved in `container` at or after `since`.
-    pub async fn all_validated_since(
+    /// When every one of `names` was proved in `container` at or after `since`: the oldest of
+    /// their validations; `None` if any is missing or older.
+    pub async fn validated_since(
         &self,
         container: ContainerId,
         names: &[String],
         since: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
         let mut distinct: Vec<&str> = names.iter().map(String::as_str).collect();
         distinct.sort_unstable();
         distinct.dedup();
         if distinct.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
         // One search on the primary key for the few names of a certificate.
         let marks: Vec<String> = (0..distinct.len()).map(|i| format!("${}", i + 3)).collect();
         let sql = format!(
-            "SELECT COUNT(*) FROM validated_names WHERE container_id = $1 AND validated_at_ms >= $2 \
-             AND name IN ({})",
+            "SELECT COUNT(*) AS n, MIN(validated_at_ms) AS oldest FROM validated_names \
+             WHERE container_id = $1 AND validated_at_ms >= $2 AND name IN ({})",
             marks.join(", ")
         );
-        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(container.0)
             .bind(to_ms(since));
         for name in &distinct {
             q = q.bind(*name);
         }
-        let hits = q.fetch_one(&self.pool).await?;
-        Ok(usize::try_from(hits).unwrap_or(0) == distinct.len())
+        let row = q.fetch_one(&self.pool).await?;
+        let hits: i64 = row.try_get("n")?;
+        if usize::try_from(hits).unwrap_or(0) != distinct.len() {
+            return Ok(None);
+        }
+        row.try_get::<Option<i64>, _>("oldest")?
+            .map(crate::time_ms::from_ms)
+            .transpose()
     }
 }

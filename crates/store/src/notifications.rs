@@ -92,6 +92,30 @@ pub struct StoredDelivery {
     pub updated_at: OffsetDateTime,
 }
 
+/// One delivery attempt's outcome, to record.
+#[derive(Debug, Clone)]
+pub(crate) struct Attempt {
+    pub delivery: i64,
+    pub state: String,
+    pub status: Option<i64>,
+    pub error: Option<String>,
+    pub at: OffsetDateTime,
+}
+
+/// The statement of [`Store::record_attempt`], in the caller's transaction.
+pub(crate) async fn record_attempt_on<C: WriteConn>(
+    conn: &mut C,
+    a: &Attempt,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE notification_deliveries SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4, \
+         updated_at_ms = $5 WHERE id = $1",
+        args![a.delivery, a.state.as_str(), a.status, &a.error, to_ms(a.at)],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Records a lifecycle event in the caller's transaction.
 pub(crate) async fn push_event_on<C: WriteConn>(
     conn: &mut C,
@@ -334,8 +358,11 @@ impl Store {
     ) -> Result<Vec<(CertificateId, OffsetDateTime)>, StoreError> {
         let cond = query.map(|q| compile(q, self.backend, now, 5));
         let sql = format!(
+            // `container_id + 0`: the search must walk the notAfter index over the narrow range
+            // (the certificates that crossed a threshold since the last run); SQLite would
+            // otherwise pick the project's index and visit every certificate of a big project.
             "SELECT c.id, c.not_after_ms FROM certificates c WHERE c.not_after_ms > $1 AND c.not_after_ms <= $2 \
-             AND c.container_id = $3 AND c.renewed_by_id IS NULL AND c.certificate_der IS NOT NULL{} \
+             AND c.container_id + 0 = $3 AND c.renewed_by_id IS NULL AND c.certificate_der IS NOT NULL{} \
              ORDER BY c.not_after_ms LIMIT $4",
             cond.as_ref()
                 .map(|c| format!(" AND {}", c.sql))
@@ -496,7 +523,8 @@ impl Store {
         rows.iter().map(delivery_from_row).collect()
     }
 
-    /// Records an attempt's outcome.
+    /// Records an attempt's outcome (through the group-commit writer on SQLite, so the
+    /// deliveries of one tick share a commit).
     pub async fn record_attempt(
         &self,
         id: i64,
@@ -505,18 +533,18 @@ impl Store {
         error: Option<&str>,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        let attempt = Attempt {
+            delivery: id,
+            state: state.to_string(),
+            status,
+            error: error.map(str::to_string),
+            at,
+        };
+        if self.backend == crate::Backend::Sqlite {
+            return self.writer.record_attempt(attempt).await;
+        }
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE notification_deliveries SET state = $2, attempts = attempts + 1, last_status = $3, last_error = $4, \
-             updated_at_ms = $5 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(state)
-        .bind(status)
-        .bind(error)
-        .bind(to_ms(at))
-        .execute(&mut *tx)
-        .await?;
+        record_attempt_on(&mut *tx, &attempt).await?;
         tx.commit().await
     }
 }

@@ -29,6 +29,8 @@ use crate::certificates::{InsertOutcome, NewCertificate, insert_one};
 use crate::conn::{WriteConn, poll_ready, run_now};
 use crate::counts::bump_counts;
 use crate::hourly::Deltas;
+use crate::jobs::{ClaimedJob, JobOutcome, finish_on};
+use crate::notifications::{Attempt, record_attempt_on};
 use crate::orders::{
     IssuedCertificate, NewOrder, claim_order_on, complete_order_on, create_issued_on,
     create_order_on,
@@ -59,6 +61,10 @@ enum Work {
     /// An order opened and issued at once: the order, the certificate, and the audit records
     /// of its creation and issuance.
     CreateIssued(NewOrder, IssuedCertificate, NewAuditEvent, NewAuditEvent),
+    /// A job's outcome under its claim's token.
+    FinishJob(ClaimedJob, JobOutcome, OffsetDateTime),
+    /// A notification delivery attempt's outcome.
+    RecordAttempt(Attempt),
 }
 
 /// What a write produced.
@@ -69,6 +75,8 @@ enum Done {
     ClaimOrder(bool),
     CompleteOrder(Option<CertificateRecord>),
     CreateIssued(CertificateRecord),
+    /// Whether the write applied (a finish whose lease was still held).
+    Applied(bool),
 }
 
 impl Done {
@@ -266,6 +274,25 @@ impl Writer {
 }
 
 impl Writer {
+    pub(crate) async fn finish_job(
+        &self,
+        job: ClaimedJob,
+        outcome: JobOutcome,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        match self.submit(Work::FinishJob(job, outcome, now)).await? {
+            Done::Applied(held) => Ok(held),
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    pub(crate) async fn record_attempt(&self, attempt: Attempt) -> Result<(), StoreError> {
+        match self.submit(Work::RecordAttempt(attempt)).await? {
+            Done::Applied(_) => Ok(()),
+            other => Err(mismatch(&other)),
+        }
+    }
+
     pub(crate) async fn create_issued(
         &self,
         new: NewOrder,
@@ -483,6 +510,13 @@ async fn commit<C: WriteConn>(
                 complete_order_on(tx, &mut appends, &mut deltas, &ordered, issued, at, audit)
                     .await?,
             ),
+            Work::FinishJob(job, outcome, now) => {
+                Done::Applied(finish_on(tx, &job, &outcome, now).await?)
+            }
+            Work::RecordAttempt(attempt) => {
+                record_attempt_on(tx, &attempt).await?;
+                Done::Applied(true)
+            }
             Work::CreateIssued(new, issued, create_audit, issue_audit) => Done::CreateIssued(
                 create_issued_on(
                     tx,
