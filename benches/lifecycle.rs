@@ -46,20 +46,15 @@ async fn core_on(db: &str, dir: &std::path::Path, now: OffsetDateTime) -> Core {
     )
 }
 
-async fn scheduler_at_scale(total: i64, ticks: usize) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = bench_database(dir.path());
+async fn scheduler_at_scale(dir: &std::path::Path, db: &str, total: i64, ticks: usize) {
+    let db = db.to_string();
     println!("database: {}, {total} certificates", database_kind(&db));
-    let project = cli_json(
-        dir.path(),
-        &db,
-        &["project", "create", "--name", "big", "--json"],
-    );
+    let project = cli_json(dir, &db, &["project", "create", "--name", "big", "--json"]);
     let t = Instant::now();
     print!(
         "{}",
         cli(
-            dir.path(),
+            dir,
             &db,
             &[
                 "dev",
@@ -73,7 +68,7 @@ async fn scheduler_at_scale(total: i64, ticks: usize) {
     );
     println!("seeding took {:.1} s", t.elapsed().as_secs_f64());
     let now = OffsetDateTime::now_utc();
-    let core = core_on(&db, dir.path(), now).await;
+    let core = core_on(&db, dir, now).await;
     let t = Instant::now();
     let jobs = core
         .store()
@@ -168,16 +163,15 @@ async fn receiver() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     (format!("http://{addr}/hook"), count)
 }
 
-async fn deliveries(n: usize) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = bench_database(dir.path());
+async fn deliveries(dir: &std::path::Path, db: &str, n: usize) {
+    let db = db.to_string();
     cli_json(
-        dir.path(),
+        dir,
         &db,
         &["project", "create", "--name", "hooks", "--json"],
     );
     let now = OffsetDateTime::now_utc();
-    let core = core_on(&db, dir.path(), now).await;
+    let core = core_on(&db, dir, now).await;
     let p = core.find_project("hooks").await.expect("project");
     let (url, received) = receiver().await;
     let rule = Rule {
@@ -244,10 +238,14 @@ async fn main() {
     let total: i64 = env_or("BENCH_CERTIFICATES", 1_000_000);
     let ticks: usize = env_or("BENCH_TICKS", 300);
     let n: usize = env_or("BENCH_DELIVERIES", 5000);
+    // One database (and master key) for both parts: `BENCH_DATABASE` may be one PostgreSQL
+    // database.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = bench_database(dir.path());
     if total > 0 {
-        scheduler_at_scale(total, ticks).await;
+        scheduler_at_scale(dir.path(), &db, total, ticks).await;
     }
     if n > 0 {
-        deliveries(n).await;
+        deliveries(dir.path(), &db, n).await;
     }
 }

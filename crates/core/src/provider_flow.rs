@@ -23,11 +23,7 @@ impl Core {
         if order.status != OrderStatus::Pending {
             return Ok(RunResult::Done);
         }
-        let project = self
-            .store
-            .project(record.project_id)
-            .await?
-            .ok_or_else(|| CoreError::internal(format!("certificate {id} has no project")))?;
+        let project = self.project_of(&record).await?;
         let lifecycle = self.lifecycle_of(&project).await?;
         let Some(publisher) = self.publisher(&lifecycle.validation.dns_provider)? else {
             // The project went back to manual: a person publishes and validates.

@@ -92,11 +92,7 @@ impl Core {
         if record.lineage.renewed_by.is_some() {
             return Ok(RunResult::Done);
         }
-        let project = self
-            .store
-            .project(record.project_id)
-            .await?
-            .ok_or_else(|| CoreError::internal(format!("certificate {id} has no project")))?;
+        let project = self.project_of(&record).await?;
         if self.lifecycle_of(&project).await?.renewal.mode == RenewalMode::Off {
             return Ok(RunResult::Done);
         }

@@ -246,6 +246,18 @@ impl From<CoreError> for CoreErrorText {
 }
 
 impl Core {
+    /// The project a certificate belongs to, for work that starts from the certificate (jobs
+    /// carry no key to authorize with).
+    pub(crate) async fn project_of(
+        &self,
+        record: &certkeeper_domain::certificate::CertificateRecord,
+    ) -> Result<certkeeper_domain::project::Project, CoreError> {
+        self.store
+            .project(record.project_id)
+            .await?
+            .ok_or_else(|| CoreError::internal(format!("certificate {} has no project", record.id)))
+    }
+
     /// Wakes this node's scheduler: work was just scheduled for now.
     pub fn wake_scheduler(&self) {
         self.scheduler_wake.notify_one();

@@ -296,21 +296,15 @@ impl Store {
     }
 
     /// Records how a run ended, if `job`'s claim still holds the lease. `false` when it does
-    /// not (another node took the job over; its outcome wins). On SQLite through the
-    /// group-commit writer: the outcomes of a tick's concurrent jobs share one commit.
+    /// not (another node took the job over; its outcome wins). Through the group-commit
+    /// writer on both databases: the outcomes of concurrent jobs share one commit.
     pub async fn finish_job(
         &self,
         job: &ClaimedJob,
         outcome: JobOutcome,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        if self.backend == Backend::Sqlite {
-            return self.writer.finish_job(job.clone(), outcome, now).await;
-        }
-        let mut tx = self.begin_write().await?;
-        let held = finish_on(&mut *tx, job, &outcome, now).await?;
-        tx.commit().await?;
-        Ok(held)
+        self.writer.finish_job(job.clone(), outcome, now).await
     }
 
     /// The earliest due time of any waiting job, so the scheduler can sleep until then.

@@ -523,8 +523,8 @@ impl Store {
         rows.iter().map(delivery_from_row).collect()
     }
 
-    /// Records an attempt's outcome (through the group-commit writer on SQLite, so the
-    /// deliveries of one tick share a commit).
+    /// Records an attempt's outcome (through the group-commit writer, so concurrent
+    /// deliveries share a commit).
     pub async fn record_attempt(
         &self,
         id: i64,
@@ -540,11 +540,6 @@ impl Store {
             error: error.map(str::to_string),
             at,
         };
-        if self.backend == crate::Backend::Sqlite {
-            return self.writer.record_attempt(attempt).await;
-        }
-        let mut tx = self.begin_write().await?;
-        record_attempt_on(&mut *tx, &attempt).await?;
-        tx.commit().await
+        self.writer.record_attempt(attempt).await
     }
 }
