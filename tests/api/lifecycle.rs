@@ -24,6 +24,7 @@ both_databases!(
     a_stalled_node_loses_its_job_to_another,
     every_job_runs_once_across_two_nodes,
     reports_leave_renewed_certificates_out,
+    a_renewal_that_ends_without_a_certificate_is_opened_again,
 );
 
 /// A server whose validation reads BIND, and a project using BIND's RFC 2136 updates.
@@ -722,4 +723,85 @@ async fn issued_count(app: &TestApp, collection: i64) -> i64 {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body[0]["Count"].as_i64().unwrap()
+}
+
+/// With the manual provider the renew job opens the successor and keeps looking: once that
+/// order ends without a certificate (here: canceled), the next look opens another.
+async fn a_renewal_that_ends_without_a_certificate_is_opened_again(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let mut off = json!({"reuseDays": 0});
+    off["dnsProvider"] = json!({"provider": "manual"});
+    put_validation(&app, off).await.ok();
+    let c = create(&app, &["again.example.test"]).await.ok().clone();
+    app.publish(&app.dns, &c).await;
+    let id = c["id"].as_i64().unwrap();
+    let path = format!("{}/{id}/validate", app.certs_path(&app.project));
+    app.call(Method::PUT, &path, Some(&app.admin_key), None)
+        .await
+        .ok();
+    let s = Scheduler::new(
+        app.core.clone(),
+        SchedulerConfig::new(Duration::from_secs(1)),
+    );
+    app.clock.set(app.clock_now() + time::Duration::days(61));
+    s.tick().await.unwrap();
+    let jobs = app
+        .call(
+            Method::GET,
+            "/api/v1/jobs?kind=renew",
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    let jobs = jobs.ok().as_array().unwrap().clone();
+    assert_eq!(
+        jobs.len(),
+        1,
+        "the renew job stays while its successor is pending: {jobs:?}"
+    );
+    let list = app
+        .call(
+            Method::GET,
+            &app.certs_path(&app.project),
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    let first: Vec<i64> = list
+        .ok()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["renewedFromId"] == id)
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(first.len(), 1);
+    let del = app
+        .call(
+            Method::DELETE,
+            &format!("{}/{}", app.certs_path(&app.project), first[0]),
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(del.ok()["certificateStatus"], "Canceled");
+    app.clock.set(app.clock_now() + time::Duration::hours(13));
+    s.tick().await.unwrap();
+    let list = app
+        .call(
+            Method::GET,
+            &app.certs_path(&app.project),
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    let pending: Vec<&Value> = list
+        .ok()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["renewedFromId"] == id && c["certificateStatus"] == "Pending")
+        .collect();
+    assert_eq!(pending.len(), 1, "a new successor was opened");
+    assert_ne!(pending[0]["id"], first[0]);
 }

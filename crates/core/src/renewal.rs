@@ -18,6 +18,9 @@ use serde_json::json;
 use crate::scheduler::RunResult;
 use crate::{Access, Core, CoreError, Principal};
 
+/// How often a renewal whose successor is still pending is looked at again.
+const RENEWAL_RECHECK: time::Duration = time::Duration::hours(12);
+
 impl Core {
     /// POST …/certificates/{id}/renew: opens (or, with reusable validations, issues) the
     /// successor now. A renewal already pending is answered again instead of opening another.
@@ -97,9 +100,16 @@ impl Core {
             return Ok(RunResult::Done);
         }
         match self.renew_record(&Actor::System, &project, &record).await {
-            Ok(successor) => {
-                tracing::info!(certificate = %id, successor = %successor.id, "renewal opened");
+            Ok(successor) if successor.summary().is_some() => {
+                tracing::info!(certificate = %id, successor = %successor.id, "renewed");
                 Ok(RunResult::Done)
+            }
+            Ok(successor) => {
+                // The successor waits for its validation (a provider's job, or a person). This
+                // job looks again later: once it is issued the job ends; if its order ends
+                // without a certificate (rejected, expired), the next look opens another.
+                tracing::info!(certificate = %id, successor = %successor.id, "renewal opened");
+                Ok(RunResult::RunAgainIn(RENEWAL_RECHECK))
             }
             Err(e @ (CoreError::Store(_) | CoreError::Internal(_))) => Err(e),
             Err(e) => {

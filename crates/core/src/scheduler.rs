@@ -112,13 +112,19 @@ impl Scheduler {
     /// tasks of their own, at most [`BATCH`] at a time: a long one (an issue job waiting for
     /// DNS to propagate) holds one slot, not the loop, so deliveries and renewals keep going.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        if let Err(e) = self.install().await {
-            tracing::warn!(error = %e, "installing the recurring jobs failed; retrying on the next tick");
-        }
         let slots = Arc::new(tokio::sync::Semaphore::new(BATCH as usize));
         let freed = Arc::new(tokio::sync::Notify::new());
         tokio::pin!(shutdown);
+        let mut installed = false;
         loop {
+            if !installed {
+                match self.install().await {
+                    Ok(()) => installed = true,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "installing the recurring jobs failed; retrying on the next round")
+                    }
+                }
+            }
             let free = slots.available_permits();
             let mut claimed = 0;
             if free > 0 {
