@@ -13,4 +13,5 @@ mod master_key;
 mod notifications;
 mod openapi;
 mod receivers;
+mod renewals;
 mod reports;
