@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
+use certkeeper_testkit::net::{free_port, wait_for_tcp};
 use serde_json::Value;
 
 fn python() -> PathBuf {
@@ -20,33 +20,14 @@ fn python() -> PathBuf {
     venv
 }
 
+fn addr(port: u16) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
+}
+
 fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/receivers")
         .join(name)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-async fn wait_listening(port: u16, child: &mut Child, what: &str) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        if let Ok(Some(s)) = child.try_wait() {
-            panic!("{what} exited: {s}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} did not listen on {port}");
 }
 
 /// The webhook receiver; killed when dropped.
@@ -71,7 +52,7 @@ impl WebhookReceiver {
             .stdout(Stdio::null())
             .spawn()
             .expect("start the webhook receiver");
-        wait_listening(port, &mut child, "webhook receiver").await;
+        wait_for_tcp(addr(port), &mut child, "webhook receiver").await;
         Self {
             child,
             _dir: dir,
@@ -115,7 +96,7 @@ impl SmtpSink {
             .stdout(Stdio::null())
             .spawn()
             .expect("start the SMTP sink");
-        wait_listening(port, &mut child, "SMTP sink").await;
+        wait_for_tcp(addr(port), &mut child, "SMTP sink").await;
         Self {
             child,
             dir,

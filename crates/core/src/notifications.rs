@@ -599,8 +599,12 @@ impl Core {
             for (id, not_after) in &hits {
                 reached = *not_after;
                 let mark = format!("expiring:{t}");
+                // A webhook delivery is enqueued only if its own mark is new (`fan_out`
+                // decides); a digest lists many certificates, so one already sent is left out
+                // of it here.
+                let is_digest = matches!(rule.channel, Channel::Email { .. });
                 if nearest_threshold(&rule.expiring_days, *not_after, now) != Some(t)
-                    || self.store.marked(stored.id, *id, &mark).await?
+                    || (is_digest && self.store.marked(stored.id, *id, &mark).await?)
                 {
                     groups.push(FanOut {
                         marks: vec![(stored.id, *id, mark)],

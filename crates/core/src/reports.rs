@@ -14,7 +14,7 @@ use certkeeper_domain::query::Query;
 use certkeeper_domain::reports::{
     ExpiringBucket, IssuancePeriods, MAX_PERIODS, StatusWindow, expiring_windows,
 };
-use certkeeper_store::{CollectionFields, ReportScope, StoreError, StoredCollection};
+use certkeeper_store::{CollectionFields, ReportScope, StoredCollection};
 pub use certkeeper_store::{StatusChange, StatusChangeOrder};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -71,10 +71,6 @@ fn collection_from_stored(s: StoredCollection) -> Result<Collection, CoreError> 
         last_modified: Some(s.last_modified),
         duplication_field: i32::try_from(s.duplication_field).unwrap_or(0),
     })
-}
-
-fn collection_conflict(e: StoreError) -> CoreError {
-    CoreError::conflict_or_store(e)
 }
 
 impl Core {
@@ -186,7 +182,7 @@ impl Core {
                 |id| collection_audit(now, actor, AuditAction::CollectionCreate, id, &definition),
             )
             .await
-            .map_err(collection_conflict)?;
+            .map_err(CoreError::conflict_or_store)?;
         collection_from_stored(stored)
     }
 
@@ -221,7 +217,7 @@ impl Core {
                 event,
             )
             .await
-            .map_err(collection_conflict)?
+            .map_err(CoreError::conflict_or_store)?
             .map(collection_from_stored)
             .transpose()?
             .ok_or_else(|| CoreError::NotFound(format!("collection {id} not found")))
@@ -253,7 +249,7 @@ impl Core {
             .store
             .delete_collection(id, event)
             .await
-            .map_err(collection_conflict)?
+            .map_err(CoreError::conflict_or_store)?
         {
             Ok(())
         } else {

@@ -407,7 +407,7 @@ impl Store {
         Ok(q.fetch_optional(&self.pool).await?.is_some())
     }
 
-    /// Which of `marks` exist already.
+    /// Whether `mark` was already handled for this rule and certificate.
     pub async fn marked(
         &self,
         rule: i64,

@@ -5,21 +5,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-fn free_port() -> u16 {
-    // A port free for both UDP and TCP (DNS uses both).
-    for _ in 0..100 {
-        let Ok(udp) = std::net::UdpSocket::bind("127.0.0.1:0") else {
-            continue;
-        };
-        let Ok(addr) = udp.local_addr() else { continue };
-        if std::net::TcpListener::bind(addr).is_ok() {
-            return addr.port();
-        }
-    }
-    panic!("no port free for both UDP and TCP")
-}
+use crate::net::{free_port, wait_for_tcp};
 
 fn temp_dir(what: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -29,19 +16,6 @@ fn temp_dir(what: &str) -> PathBuf {
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
-}
-
-async fn wait_for_tcp(addr: SocketAddr, child: &mut Child, what: &str) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited early: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} did not listen on {addr}");
 }
 
 /// A running `named`; killed when dropped.
@@ -79,7 +53,8 @@ impl Bind {
             std::fs::File::open("/dev/urandom")
                 .and_then(|mut f| f.read_exact(&mut raw))
                 .expect("random");
-            base64(&raw)
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(raw)
         };
         let zone_file = dir.join("zone.db");
         std::fs::write(
@@ -166,27 +141,6 @@ impl Drop for Bind {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn base64(raw: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in raw.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// A running `pebble-challtestsrv` (DNS only); killed when dropped.

@@ -76,6 +76,9 @@ pub fn leaves() -> Vec<(&'static str, Leaf)> {
 #[cfg(feature = "dns")]
 pub mod dns;
 
+#[cfg(any(feature = "pebble", feature = "bind"))]
+pub mod net;
+
 #[cfg(feature = "pebble")]
 pub mod pebble;
 
