@@ -130,6 +130,25 @@ struct ServeArgs {
     /// Allow webhook targets on private, loopback and link-local addresses.
     #[arg(long, env = "CERTKEEPER_ALLOW_PRIVATE_WEBHOOKS")]
     allow_private_webhooks: bool,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); reloaded on SIGHUP and when
+    /// the file changes. Needs --tls-key.
+    #[arg(long, env = "CERTKEEPER_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "CERTKEEPER_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate the built-in CA issues at start and renews; clients
+    /// trust `certkeeper ca show`.
+    #[arg(long, env = "CERTKEEPER_TLS_BUILTIN")]
+    tls_builtin: bool,
+    /// A name (DNS name or IP) of the --tls-builtin certificate (repeatable; default:
+    /// localhost and the listen IP).
+    #[arg(long = "tls-name", value_name = "NAME")]
+    tls_names: Vec<String>,
+    /// The base URL links are built from (ACME directory, CRL, OCSP), e.g.
+    /// https://certkeeper.example.com; default: the listen address.
+    #[arg(long, env = "CERTKEEPER_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,6 +299,15 @@ pub async fn run(cli: Cli) -> CliResult {
         if s.allow_private_webhooks {
             over.allow_private_webhooks = Some(true);
         }
+        over.tls_cert = s.tls_cert.clone();
+        over.tls_key = s.tls_key.clone();
+        if s.tls_builtin {
+            over.tls_builtin = Some(true);
+        }
+        if !s.tls_names.is_empty() {
+            over.tls_names = Some(s.tls_names.clone());
+        }
+        over.public_url = s.public_url.clone();
         if !s.dns_exec.is_empty() {
             over.dns_exec = Some(s.dns_exec.iter().cloned().collect());
         }

@@ -64,6 +64,15 @@ pub struct FileConfig {
     pub smtp_from: Option<String>,
     /// Let webhooks reach private, loopback and link-local addresses (off by default).
     pub allow_private_webhooks: Option<bool>,
+    /// PEM chain and key for HTTPS on the listener (reloaded on SIGHUP or when they change).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// HTTPS with a certificate from the built-in CA.
+    pub tls_builtin: Option<bool>,
+    /// The names of the built-in TLS certificate (default: `localhost` and the listen IP).
+    pub tls_names: Option<Vec<String>>,
+    /// The base URL every link the server hands out is built from.
+    pub public_url: Option<String>,
 }
 
 /// One configured DNS script.
@@ -112,6 +121,46 @@ pub struct Config {
     pub smtp_url: Option<String>,
     pub smtp_from: Option<String>,
     pub allow_private_webhooks: bool,
+    pub tls: TlsMode,
+    /// Without a trailing slash; `None`: built from the listen address once bound.
+    pub public_url: Option<String>,
+}
+
+/// How the listener speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain HTTP (the default; meant for 127.0.0.1 or behind a TLS-terminating proxy).
+    Off,
+    /// A certificate and key from files.
+    Files { cert: PathBuf, key: PathBuf },
+    /// A certificate from the built-in CA for these names (empty: `localhost` and the listen
+    /// IP).
+    Builtin { names: Vec<String> },
+}
+
+impl TlsMode {
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            TlsMode::Off => "http",
+            _ => "https",
+        }
+    }
+}
+
+/// Checks `--public-url`: an absolute http(s) URL without query or fragment; the trailing
+/// slash is dropped so links can be appended.
+pub fn parse_public_url(url: &str) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("public_url {url:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.host_str().is_none()
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        return Err(format!(
+            "public_url must be an http:// or https:// URL without query or fragment, got {url:?}"
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_string())
 }
 
 /// What flags and environment gave (clap already applied flag-over-env): the same settings as
@@ -152,7 +201,32 @@ impl Config {
         if smtp_url.is_some() != smtp_from.is_some() {
             return Err("smtp_url and smtp_from go together".into());
         }
+        let tls_builtin = over.tls_builtin.or(file.tls_builtin).unwrap_or(false);
+        let tls_names = over.tls_names.or(file.tls_names).unwrap_or_default();
+        let names_given = !tls_names.is_empty();
+        let tls = match (
+            over.tls_cert.or(file.tls_cert),
+            over.tls_key.or(file.tls_key),
+        ) {
+            (Some(_), _) | (_, Some(_)) if tls_builtin => {
+                return Err("tls_builtin and tls_cert/tls_key exclude each other".into());
+            }
+            (Some(cert), Some(key)) => TlsMode::Files { cert, key },
+            (None, None) if tls_builtin => TlsMode::Builtin { names: tls_names },
+            (None, None) => TlsMode::Off,
+            _ => return Err("tls_cert and tls_key go together".into()),
+        };
+        if names_given && !matches!(tls, TlsMode::Builtin { .. }) {
+            return Err("tls_name is for tls_builtin".into());
+        }
+        let public_url = over
+            .public_url
+            .or(file.public_url)
+            .map(|u| parse_public_url(&u))
+            .transpose()?;
         Ok(Self {
+            tls,
+            public_url,
             smtp_url,
             smtp_from,
             allow_private_webhooks: over
@@ -272,6 +346,60 @@ mod tests {
         };
         let err = Config::resolve(FileConfig::default(), bad).unwrap_err();
         assert!(err.contains("expected full or normal"), "{err}");
+    }
+
+    #[test]
+    fn tls_modes_exclude_each_other() {
+        let with = |o: Overrides| Config::resolve(FileConfig::default(), o);
+        assert_eq!(with(Overrides::default()).unwrap().tls, TlsMode::Off);
+        let files = with(Overrides {
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(matches!(files.tls, TlsMode::Files { .. }));
+        assert_eq!(files.tls.scheme(), "https");
+        assert!(
+            with(Overrides {
+                tls_cert: Some("c.pem".into()),
+                ..Default::default()
+            })
+            .is_err()
+        );
+        assert!(
+            with(Overrides {
+                tls_cert: Some("c.pem".into()),
+                tls_key: Some("k.pem".into()),
+                tls_builtin: Some(true),
+                ..Default::default()
+            })
+            .is_err()
+        );
+        assert!(
+            with(Overrides {
+                tls_names: Some(vec!["a".into()]),
+                ..Default::default()
+            })
+            .is_err()
+        );
+        let builtin = with(Overrides {
+            tls_builtin: Some(true),
+            tls_names: Some(vec!["ck.test".into()]),
+            public_url: Some("https://ck.test:8443/".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            builtin.tls,
+            TlsMode::Builtin {
+                names: vec!["ck.test".into()]
+            }
+        );
+        assert_eq!(builtin.public_url.as_deref(), Some("https://ck.test:8443"));
+        for bad in ["ftp://x", "not a url", "https://x/?q=1", "/relative"] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod cli;
 mod cli_lifecycle;
 mod config;
+mod listener;
 mod serve;
 
 use std::process::ExitCode;

@@ -115,6 +115,11 @@ pub(crate) async fn serve(config: Config) -> CliResult {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
+    let tls = crate::listener::start(&core, &config.tls, addr)?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{}://{addr}", config.tls.scheme()));
     let mut out = std::io::stdout().lock();
     if let Some((project, created)) = core.bootstrap().await? {
         writeln!(
@@ -129,12 +134,13 @@ pub(crate) async fn serve(config: Config) -> CliResult {
         )?;
         writeln!(
             out,
-            "Use it as: curl -H 'X-API-Key: {}' http://{addr}/api/v1/projects/{}/certificates",
+            "Use it as: curl -H 'X-API-Key: {}' {public_url}/api/v1/projects/{}/certificates",
             created.secret.expose(),
             project.id
         )?;
     }
-    writeln!(out, "listening on http://{addr}")?;
+    writeln!(out, "links are built from {public_url}")?;
+    writeln!(out, "listening on {}://{addr}", config.tls.scheme())?;
     out.flush()?;
     drop(out);
     let store = core.store().clone();
@@ -172,7 +178,13 @@ pub(crate) async fn serve(config: Config) -> CliResult {
         shutdown_signal().await;
         let _ = signalled_tx.send(());
     };
-    let server = certkeeper_server::serve(listener, AppState { core }, signal);
+    let state = AppState { core, public_url };
+    let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
+        Some(tls) => Box::pin(certkeeper_server::tls::serve_tls(
+            listener, state, tls, signal,
+        )),
+        None => Box::pin(certkeeper_server::serve(listener, state, signal)),
+    };
     let grace = async move {
         if signalled.await.is_ok() {
             tokio::time::sleep(SHUTDOWN_GRACE).await;

@@ -4,6 +4,7 @@ mod support;
 
 mod acme;
 mod auth;
+mod binary;
 mod certificates;
 mod cli;
 mod crash;
@@ -15,3 +16,4 @@ mod openapi;
 mod receivers;
 mod renewals;
 mod reports;
+mod tls;

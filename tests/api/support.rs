@@ -329,7 +329,10 @@ impl TestApp {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let state = AppState { core: core.clone() };
+        let state = AppState {
+            core: core.clone(),
+            public_url: format!("http://{addr}"),
+        };
         tokio::spawn(certkeeper_server::serve(
             listener,
             state,

@@ -176,18 +176,81 @@ impl BuiltinCa {
         now: OffsetDateTime,
         lifetime: Duration,
     ) -> Result<Issued, CaError> {
+        let sans = names
+            .iter()
+            .map(|n| LeafName::Dns(n.to_string()))
+            .collect::<Vec<_>>();
+        self.issue_names(&sans, now, lifetime)
+    }
+
+    /// [`Self::issue`] for any [`LeafName`]s, addresses included (the listener's own
+    /// certificate).
+    pub fn issue_names(
+        &self,
+        names: &[LeafName],
+        now: OffsetDateTime,
+        lifetime: Duration,
+    ) -> Result<Issued, CaError> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let cert = self
+            .leaf_params(names, now, lifetime)?
+            .signed_by(&key, &self.intermediate)?;
+        Ok(Issued {
+            der: cert.der().to_vec(),
+            key_pkcs8: Zeroizing::new(key.serialize_der()),
+            chain: self.chain(),
+        })
+    }
+
+    /// Issues a leaf for a key the CA never sees (a CSR's subject public key, as DER
+    /// SubjectPublicKeyInfo). The certificate is built from `names` and the CA's policy alone:
+    /// nothing else the requester asked for is copied.
+    pub fn issue_for_key(
+        &self,
+        names: &[LeafName],
+        spki_der: &[u8],
+        now: OffsetDateTime,
+        lifetime: Duration,
+    ) -> Result<IssuedForKey, CaError> {
+        let public = rcgen::SubjectPublicKeyInfo::from_der(spki_der)?;
+        let cert = self
+            .leaf_params(names, now, lifetime)?
+            .signed_by(&public, &self.intermediate)?;
+        Ok(IssuedForKey {
+            der: cert.der().to_vec(),
+            chain: self.chain(),
+        })
+    }
+
+    /// The intermediate and the root, leaf-to-root order.
+    pub fn chain(&self) -> Vec<Vec<u8>> {
+        vec![self.intermediate_der.clone(), self.root_der.clone()]
+    }
+
+    /// A leaf's parameters: SANs, CN (the first name), serverAuth, a random serial, the
+    /// lifetime checked against the intermediate's.
+    fn leaf_params(
+        &self,
+        names: &[LeafName],
+        now: OffsetDateTime,
+        lifetime: Duration,
+    ) -> Result<CertificateParams, CaError> {
         let first = names.first().ok_or(CaError::NoNames)?;
         if lifetime < Duration::HOUR || now + lifetime > self.intermediate_not_after {
             return Err(CaError::Lifetime);
         }
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::default();
         params.subject_alt_names = names
             .iter()
-            .map(|n| Ok(SanType::DnsName(n.as_str().try_into()?)))
+            .map(|n| {
+                Ok(match n {
+                    LeafName::Dns(d) => SanType::DnsName(d.as_str().try_into()?),
+                    LeafName::Ip(ip) => SanType::IpAddress(*ip),
+                })
+            })
             .collect::<Result<_, rcgen::Error>>()?;
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, first.as_str());
+        dn.push(DnType::CommonName, first.to_string());
         params.distinguished_name = dn;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -196,13 +259,31 @@ impl BuiltinCa {
         params.not_after = now + lifetime;
         params.serial_number = Some(random_serial()?);
         params.use_authority_key_identifier_extension = true;
-        let cert = params.signed_by(&key, &self.intermediate)?;
-        Ok(Issued {
-            der: cert.der().to_vec(),
-            key_pkcs8: Zeroizing::new(key.serialize_der()),
-            chain: vec![self.intermediate_der.clone(), self.root_der.clone()],
-        })
+        Ok(params)
     }
+}
+
+/// A name a leaf is issued for. Which names are acceptable is the caller's policy (the ACME
+/// server takes only checked [`DnsName`]s; the listener's own certificate may be `localhost`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeafName {
+    Dns(String),
+    Ip(std::net::IpAddr),
+}
+
+impl std::fmt::Display for LeafName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LeafName::Dns(d) => f.write_str(d),
+            LeafName::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// A leaf issued for someone else's key: its DER and the chain (intermediate, root).
+pub struct IssuedForKey {
+    pub der: Vec<u8>,
+    pub chain: Vec<Vec<u8>>,
 }
 
 #[cfg(test)]
@@ -311,6 +392,56 @@ mod tests {
             ca.issue(&[], now, Duration::days(30)),
             Err(CaError::NoNames)
         ));
+    }
+
+    #[test]
+    fn a_foreign_key_gets_only_the_given_names_including_addresses() {
+        let now = OffsetDateTime::now_utc();
+        let ca = BuiltinCa::load(&generate("Foreign", now).unwrap()).unwrap();
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let names = [
+            LeafName::Dns("localhost".into()),
+            LeafName::Ip("127.0.0.1".parse().unwrap()),
+        ];
+        let issued = ca
+            .issue_for_key(
+                &names,
+                &rcgen::PublicKeyData::subject_public_key_info(&key),
+                now,
+                Duration::days(30),
+            )
+            .unwrap();
+        let (_, cert) = X509Certificate::from_der(&issued.der).unwrap();
+        assert_eq!(
+            cert.public_key().raw,
+            rcgen::PublicKeyData::subject_public_key_info(&key).as_slice()
+        );
+        let san = cert.subject_alternative_name().unwrap().unwrap();
+        let got: Vec<String> = san
+            .value
+            .general_names
+            .iter()
+            .map(|g| g.to_string())
+            .collect();
+        assert_eq!(got, ["DNSName(localhost)", "IPAddress(7f:00:00:01)"]);
+        let leaf = CertificateDer::from(issued.der.clone());
+        let root = CertificateDer::from(ca.root_der().to_vec());
+        let anchor = webpki::anchor_from_trusted_cert(&root).unwrap();
+        let ee = webpki::EndEntityCert::try_from(&leaf).unwrap();
+        let time =
+            UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.unix_timestamp() as u64));
+        ee.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &[anchor],
+            &[CertificateDer::from(issued.chain[0].clone())],
+            time,
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        )
+        .unwrap();
+        ee.verify_is_valid_for_subject_name(&ServerName::try_from("127.0.0.1").unwrap())
+            .unwrap();
     }
 
     #[test]

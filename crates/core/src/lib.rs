@@ -9,6 +9,7 @@ mod error;
 pub mod inventory;
 pub mod issuance;
 pub mod lifecycle;
+pub mod listener;
 pub mod masterkey;
 pub mod notifications;
 mod provider_flow;

@@ -12,6 +12,7 @@ pub mod digicert;
 mod extract;
 pub mod keyfactor;
 pub mod projects;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,6 +38,9 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub core: Core,
+    /// The base every link handed out is built from (`--public-url`, or the listen
+    /// address), without a trailing slash. Never the request's Host header.
+    pub public_url: String,
 }
 
 #[derive(OpenApi)]
