@@ -46,11 +46,7 @@ async fn builtin_tls_is_trusted_through_ca_show_for_localhost_and_the_listen_ip(
         assert_eq!(r.status(), 401, "{url}: TLS works, the API asks for a key");
     }
     // A client that does not trust the built-in root refuses the listener.
-    assert!(
-        reqwest::get(format!("{base}/api/v1/jobs"))
-            .await
-            .is_err()
-    );
+    assert!(reqwest::get(format!("{base}/api/v1/jobs")).await.is_err());
 }
 
 fn self_signed(name: &str) -> (String, String) {
