@@ -139,8 +139,11 @@ pub(crate) async fn serve(config: Config) -> CliResult {
             project.id
         )?;
     }
-    writeln!(out, "links are built from {public_url}")?;
-    writeln!(out, "listening on {}://{addr}", config.tls.scheme())?;
+    let listening = format!("{}://{addr}", config.tls.scheme());
+    if public_url != listening {
+        writeln!(out, "links are built from {public_url}")?;
+    }
+    writeln!(out, "listening on {listening}")?;
     out.flush()?;
     drop(out);
     let store = core.store().clone();

@@ -62,11 +62,9 @@ impl NonceKey {
             return Err(NonceError::Unknown);
         }
         let tag = ring::hmac::sign(&self.0, &raw[..STAMP_LEN + RANDOM_LEN]);
-        let matches: bool = subtle::ConstantTimeEq::ct_eq(
-            &tag.as_ref()[..MAC_LEN],
-            &raw[STAMP_LEN + RANDOM_LEN..],
-        )
-        .into();
+        let matches: bool =
+            subtle::ConstantTimeEq::ct_eq(&tag.as_ref()[..MAC_LEN], &raw[STAMP_LEN + RANDOM_LEN..])
+                .into();
         if !matches {
             return Err(NonceError::Unknown);
         }

@@ -409,7 +409,7 @@ impl Core {
             summary,
             der,
             chain_pem: pem::certificates(chain.iter().map(Vec::as_slice)),
-            private_key_sealed: sealed,
+            private_key_sealed: Some(sealed),
             renew_at,
             record_validation,
         })

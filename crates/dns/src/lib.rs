@@ -106,6 +106,17 @@ impl Dns01Checker {
         &self.resolver
     }
 
+    /// The addresses (A and AAAA) of `name`, through the same resolver: where an http-01 or
+    /// tls-alpn-01 validation connects.
+    pub async fn lookup_ips(&self, name: &str) -> Result<Vec<std::net::IpAddr>, String> {
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        match self.resolver.lookup_ip(fqdn.as_str()).await {
+            Ok(lookup) => Ok(lookup.iter().collect()),
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// Looks every record up (concurrently) and says what was found, in input order.
     pub async fn check(&self, expected: &[ExpectedTxt]) -> Vec<TxtOutcome> {
         let lookups = expected.iter().map(|e| self.check_one(e));

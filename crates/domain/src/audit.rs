@@ -53,9 +53,16 @@ impl AuditAction {
 /// Who did it: an API key (by id and name) or a local operator at the CLI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
-    ApiKey { id: i64, name: String },
+    ApiKey {
+        id: i64,
+        name: String,
+    },
     Cli,
     System,
+    /// An ACME client, by its account id.
+    AcmeAccount {
+        id: String,
+    },
 }
 
 impl Actor {
@@ -65,6 +72,7 @@ impl Actor {
             Actor::ApiKey { id, name } => format!("apikey:{id}:{name}"),
             Actor::Cli => "cli".into(),
             Actor::System => "system".into(),
+            Actor::AcmeAccount { id } => format!("acme:{id}"),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! Rows are read into private row types and converted to domain types here, so nothing above
 //! this crate sees a column name.
 
+mod acme;
 mod apikeys;
 mod appends;
 mod audit;
@@ -38,6 +39,7 @@ use std::time::Duration;
 use sqlx::AnyPool;
 use sqlx::any::AnyConnectOptions;
 
+pub use acme::{AcmeAccountRow, AcmeAuthzRow, AcmeOrderRow};
 pub use apikeys::{NewApiKey, StoredApiKey};
 pub use certificates::{CertificatePage, InsertOutcome, NewCertificate, StoredCertificate};
 pub use collections::{CollectionFields, StoredCollection};

@@ -52,7 +52,8 @@ pub struct IssuedCertificate {
     pub summary: CertificateSummary,
     pub der: Vec<u8>,
     pub chain_pem: String,
-    pub private_key_sealed: Vec<u8>,
+    /// `None` when the requester holds the key (an ACME client's CSR).
+    pub private_key_sealed: Option<Vec<u8>>,
     /// When the certificate's renewal job is due (`None`: renewal is off).
     pub renew_at: Option<OffsetDateTime>,
     /// The names were proved by DNS-01 for this issuance: remember them for reuse. (`false`
