@@ -149,6 +149,9 @@ struct ServeArgs {
     /// https://certkeeper.example.com; default: the listen address.
     #[arg(long, env = "CERTKEEPER_PUBLIC_URL")]
     public_url: Option<String>,
+    /// The port the ACME server's http-01 validations connect to (default 80).
+    #[arg(long, env = "CERTKEEPER_ACME_HTTP01_PORT")]
+    acme_http01_port: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -308,6 +311,7 @@ pub async fn run(cli: Cli) -> CliResult {
             over.tls_names = Some(s.tls_names.clone());
         }
         over.public_url = s.public_url.clone();
+        over.acme_http01_port = s.acme_http01_port;
         if !s.dns_exec.is_empty() {
             over.dns_exec = Some(s.dns_exec.iter().cloned().collect());
         }

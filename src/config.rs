@@ -73,6 +73,8 @@ pub struct FileConfig {
     pub tls_names: Option<Vec<String>>,
     /// The base URL every link the server hands out is built from.
     pub public_url: Option<String>,
+    /// The port the ACME server's http-01 validations connect to (default 80).
+    pub acme_http01_port: Option<u16>,
 }
 
 /// One configured DNS script.
@@ -124,6 +126,7 @@ pub struct Config {
     pub tls: TlsMode,
     /// Without a trailing slash; `None`: built from the listen address once bound.
     pub public_url: Option<String>,
+    pub acme_http01_port: u16,
 }
 
 /// How the listener speaks.
@@ -225,6 +228,10 @@ impl Config {
             .map(|u| parse_public_url(&u))
             .transpose()?;
         Ok(Self {
+            acme_http01_port: over
+                .acme_http01_port
+                .or(file.acme_http01_port)
+                .unwrap_or(80),
             tls,
             public_url,
             smtp_url,

@@ -106,7 +106,10 @@ pub(crate) async fn full_core(config: &Config) -> Result<Core, Box<dyn std::erro
     };
     Ok(Core::new(store, Arc::new(SystemClock), master_key)
         .with_issuance(issuance)
-        .with_notifications(notify_config(config)?))
+        .with_notifications(notify_config(config)?)
+        .with_acme_server(certkeeper_core::acme_server::AcmeServerConfig {
+            http01_port: config.acme_http01_port,
+        }))
 }
 
 pub(crate) async fn serve(config: Config) -> CliResult {

@@ -68,14 +68,14 @@ impl AuthCache {
 pub(crate) struct ProjectCache(RwLock<HashMap<ProjectId, (Project, Instant)>>);
 
 impl ProjectCache {
-    fn get(&self, id: ProjectId) -> Option<Project> {
+    pub(crate) fn get(&self, id: ProjectId) -> Option<Project> {
         let map = self.0.read().unwrap_or_else(|e| e.into_inner());
         map.get(&id)
             .filter(|(_, at)| at.elapsed() < AUTH_CACHE_TTL)
             .map(|(p, _)| p.clone())
     }
 
-    fn put(&self, project: &Project) {
+    pub(crate) fn put(&self, project: &Project) {
         let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
         if map.len() >= AUTH_CACHE_MAX {
             map.clear();

@@ -145,9 +145,11 @@ const EXPIRED: &str = "the DNS-01 challenge expired before validation";
 impl Core {
     /// Rejects every pending order whose challenge expired, so that the order history (and the
     /// reports reading it) shows the rejection even if nobody calls validate again. Returns how
-    /// many were rejected. `serve` runs this every minute; it is safe on several nodes at once
+    /// many were rejected (and forgets expired ACME nonces). `serve` runs this every minute; it is safe on several nodes at once
     /// (a status change applies only to a still pending order).
     pub async fn expire_orders(&self) -> Result<usize, CoreError> {
+        // The ACME server's used nonces past their lifetime go with the same sweep.
+        self.sweep_acme_nonces().await?;
         let mut done = 0;
         loop {
             let now = self.now();

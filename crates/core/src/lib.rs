@@ -3,6 +3,7 @@
 //! the request came through.
 
 pub mod acme;
+pub mod acme_server;
 pub mod admin;
 pub mod auth;
 mod error;
@@ -40,10 +41,12 @@ pub struct Core {
     /// Wakes this node's scheduler when work is scheduled for now.
     scheduler_wake: Arc<tokio::sync::Notify>,
     notify: notifications::NotifyConfig,
+    acme: Arc<acme_server::AcmeServer>,
 }
 
 impl Core {
     pub fn new(store: Store, clock: Arc<dyn Clock>, master_key: MasterKey) -> Self {
+        let acme = Arc::new(acme_server::AcmeServer::new(&master_key));
         Self {
             store,
             clock,
@@ -55,6 +58,7 @@ impl Core {
             validated_cache: Arc::new(lifecycle::ValidatedCache::default()),
             scheduler_wake: Arc::new(tokio::sync::Notify::new()),
             notify: notifications::NotifyConfig::default(),
+            acme,
         }
     }
 

@@ -69,6 +69,13 @@ impl MasterKey {
     }
 
     /// The key file's text form.
+    /// A secret for another purpose (`label`), derived so that every node holding this master
+    /// key derives the same one and none of them reveals the master key: HMAC-SHA256(key, label).
+    pub fn derive(&self, label: &str) -> Zeroizing<Vec<u8>> {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, self.bytes.as_ref());
+        Zeroizing::new(ring::hmac::sign(&key, label.as_bytes()).as_ref().to_vec())
+    }
+
     pub fn to_hex(&self) -> Zeroizing<String> {
         Zeroizing::new(hex::encode(self.bytes.as_ref()))
     }

@@ -7,6 +7,7 @@
 //!   under `/KeyfactorAPI`).
 //! - [`digicert`]: DigiCert CertCentral's reports (`/services/v2/...`).
 
+pub mod acme;
 mod auth;
 pub mod digicert;
 mod extract;
@@ -19,7 +20,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -79,20 +80,21 @@ impl utoipa::Modify for SecuritySchemes {
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = all_routes().split_for_parts();
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
-    api.route(
-        "/openapi.json",
-        get(move || std::future::ready(axum::Json(openapi_json.clone()))),
-    )
-    .route("/healthz", get(|| std::future::ready("ok")))
-    .fallback(fallback)
-    .method_not_allowed_fallback(method_not_allowed)
-    .layer(DefaultBodyLimit::max(BODY_LIMIT))
-    .layer(TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        Duration::from_secs(60),
-    ))
-    .layer(TraceLayer::new_for_http())
-    .with_state(state)
+    api.merge(acme::routes())
+        .route(
+            "/openapi.json",
+            get(move || std::future::ready(axum::Json(openapi_json.clone()))),
+        )
+        .route("/healthz", get(|| std::future::ready("ok")))
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(60),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
 }
 
 /// Every surface's routes, documented.
@@ -110,6 +112,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Which surface a path belongs to, so unknown routes answer in that surface's error shape.
 enum Surface {
+    Acme,
     Projects,
     Keyfactor,
     DigiCert,
@@ -117,7 +120,9 @@ enum Surface {
 
 fn surface_of(uri: &Uri) -> Surface {
     let path = uri.path();
-    if path.starts_with(digicert::BASE) {
+    if path.starts_with(acme::BASE) {
+        Surface::Acme
+    } else if path.starts_with(digicert::BASE) {
         Surface::DigiCert
     } else if path.starts_with(keyfactor::BASE)
         || path.starts_with("/Analytics")
@@ -129,16 +134,18 @@ fn surface_of(uri: &Uri) -> Surface {
     }
 }
 
-async fn fallback(uri: Uri) -> Response {
+async fn fallback(State(state): State<AppState>, uri: Uri) -> Response {
     match surface_of(&uri) {
+        Surface::Acme => acme::fallback(&state.core),
         Surface::Projects => projects::fallback().await.into_response(),
         Surface::Keyfactor => keyfactor::fallback().into_response(),
         Surface::DigiCert => digicert::fallback().into_response(),
     }
 }
 
-async fn method_not_allowed(uri: Uri) -> Response {
+async fn method_not_allowed(State(state): State<AppState>, uri: Uri) -> Response {
     match surface_of(&uri) {
+        Surface::Acme => acme::fallback(&state.core),
         Surface::Projects => projects::method_not_allowed().await.into_response(),
         Surface::Keyfactor => keyfactor::method_not_allowed().into_response(),
         Surface::DigiCert => digicert::method_not_allowed().into_response(),

@@ -1,0 +1,219 @@
+//! newAccount, account reads and updates, deactivation.
+
+use certkeeper_acme::problem::ProblemType;
+use certkeeper_domain::project::Project;
+use certkeeper_store::AcmeAccountRow;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Account, AccountStatus, AcmeError, Links, Signed};
+use crate::Core;
+
+/// A random URL-safe id (128 bits).
+pub(crate) fn random_id() -> Result<String, AcmeError> {
+    let mut bytes = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| AcmeError::internal("the system random generator failed"))?;
+    Ok(certkeeper_acme::b64(&bytes))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewAccountPayload {
+    #[serde(default)]
+    contact: Option<Vec<String>>,
+    #[serde(default)]
+    only_return_existing: bool,
+    #[serde(default)]
+    external_account_binding: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct UpdatePayload {
+    #[serde(default)]
+    contact: Option<Vec<String>>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// Contacts must be `mailto:` addresses with one recipient and no header fields.
+fn check_contacts(contacts: &[String]) -> Result<(), AcmeError> {
+    for c in contacts {
+        let Some(address) = c.strip_prefix("mailto:") else {
+            return Err(AcmeError::new(
+                ProblemType::UnsupportedContact,
+                400,
+                format!("only mailto: contacts are supported, got {c:?}"),
+            ));
+        };
+        let valid = address.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.ends_with('.')
+        }) && !address.contains([',', '?', ' ', '<', '>']);
+        if !valid {
+            return Err(AcmeError::new(
+                ProblemType::InvalidContact,
+                400,
+                format!("{c:?} is not a single e-mail address"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Core {
+    /// newAccount: the account of the signing key, created unless it exists. `true` when it
+    /// was created by this request (201), `false` for an existing one (200).
+    pub async fn acme_new_account(&self, signed: &Signed) -> Result<(Account, bool), AcmeError> {
+        let payload: NewAccountPayload = match signed.payload()? {
+            Some(v) => serde_json::from_value(v).map_err(|e| {
+                AcmeError::malformed(format!("the newAccount payload does not fit: {e}"))
+            })?,
+            None => NewAccountPayload::default(),
+        };
+        let project = &signed.project;
+        let thumbprint = signed.jwk.thumbprint();
+        if let Some(existing) = self
+            .store
+            .acme_account_by_key(project.container_id, &thumbprint)
+            .await?
+        {
+            return Ok((existing.try_into()?, false));
+        }
+        if payload.only_return_existing {
+            return Err(AcmeError::new(
+                ProblemType::AccountDoesNotExist,
+                400,
+                "no account exists for this key",
+            ));
+        }
+        if payload.external_account_binding.is_some() {
+            return Err(AcmeError::malformed(
+                "this directory does not hand out external account bindings",
+            ));
+        }
+        let contacts = payload.contact.unwrap_or_default();
+        check_contacts(&contacts)?;
+        let row = AcmeAccountRow {
+            id: random_id()?,
+            container_id: project.container_id,
+            thumbprint: thumbprint.clone(),
+            jwk: signed.jwk.to_json().to_string(),
+            contacts: serde_json::to_string(&contacts).unwrap_or_else(|_| "[]".into()),
+            status: AccountStatus::Valid.as_str().into(),
+            eab_kid: None,
+            created_at: self.now(),
+        };
+        match self.store.insert_acme_account(&row).await? {
+            Some(created) => Ok((created.try_into()?, true)),
+            // Another request for the same key won the race: answer with its account.
+            None => {
+                let existing = self
+                    .store
+                    .acme_account_by_key(project.container_id, &thumbprint)
+                    .await?
+                    .ok_or_else(|| AcmeError::internal("the account vanished"))?;
+                Ok((existing.try_into()?, false))
+            }
+        }
+    }
+
+    /// The account behind a `kid`, which must be this project's and still valid.
+    pub(crate) async fn account_by_url(
+        &self,
+        project: &Project,
+        links: &Links,
+        kid: &str,
+    ) -> Result<Account, AcmeError> {
+        let missing = || {
+            AcmeError::new(
+                ProblemType::AccountDoesNotExist,
+                400,
+                "the kid names no account of this directory",
+            )
+        };
+        let id = kid
+            .strip_prefix(&links.account(""))
+            .filter(|id| !id.is_empty() && !id.contains('/'))
+            .ok_or_else(missing)?;
+        let row = self.store.acme_account(id).await?.ok_or_else(missing)?;
+        if row.container_id != project.container_id {
+            return Err(missing());
+        }
+        let account: Account = row.try_into()?;
+        if account.status != AccountStatus::Valid {
+            return Err(AcmeError::unauthorized("this account is deactivated"));
+        }
+        Ok(account)
+    }
+
+    /// POST to the account URL: read it (POST-as-GET), change its contacts, or deactivate it.
+    pub async fn acme_update_account(
+        &self,
+        signed: &Signed,
+        id: &str,
+    ) -> Result<Account, AcmeError> {
+        let account = signed.account()?;
+        if account.id != id {
+            return Err(AcmeError::unauthorized(
+                "a request may only touch the signer's own account",
+            ));
+        }
+        let Some(payload) = signed.payload()? else {
+            return Ok(account.clone());
+        };
+        let update: UpdatePayload = serde_json::from_value(payload)
+            .map_err(|e| AcmeError::malformed(format!("the account update does not fit: {e}")))?;
+        let mut next = account.clone();
+        if let Some(contacts) = update.contact {
+            check_contacts(&contacts)?;
+            next.contacts = contacts;
+        }
+        match update.status.as_deref() {
+            None | Some("valid") => {}
+            Some("deactivated") => next.status = AccountStatus::Deactivated,
+            Some(other) => {
+                return Err(AcmeError::malformed(format!(
+                    "an account's status can only be changed to \"deactivated\", not {other:?}"
+                )));
+            }
+        }
+        self.write_account(&next).await?;
+        Ok(next)
+    }
+
+    async fn write_account(&self, account: &Account) -> Result<(), AcmeError> {
+        let row = AcmeAccountRow {
+            id: account.id.clone(),
+            container_id: account.container_id,
+            thumbprint: account.jwk.thumbprint(),
+            jwk: account.jwk.to_json().to_string(),
+            contacts: serde_json::to_string(&account.contacts).unwrap_or_else(|_| "[]".into()),
+            status: account.status.as_str().into(),
+            eab_kid: None,
+            created_at: account.created_at,
+        };
+        if !self.store.update_acme_account(&row).await? {
+            return Err(AcmeError::unauthorized("this account is deactivated"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_contacts;
+
+    #[test]
+    fn contacts() {
+        assert!(check_contacts(&["mailto:ops@example.test".into()]).is_ok());
+        for bad in [
+            "tel:+1",
+            "mailto:",
+            "mailto:a@b",
+            "mailto:a@b.test,c@d.test",
+            "mailto:a@b.test?subject=x",
+        ] {
+            assert!(check_contacts(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
+}
