@@ -3,6 +3,7 @@
 mod support;
 
 mod acme;
+mod acme_clients;
 mod auth;
 mod binary;
 mod certificates;

@@ -47,6 +47,8 @@ impl KeyKind {
 pub struct CsrRequest {
     /// The subject CN and every DNS SAN, lowercased, deduplicated, sorted.
     pub names: Vec<String>,
+    /// The subject CN, lowercased, when there is one: the name the client calls primary.
+    pub common_name: Option<String>,
     /// The subject public key, DER SubjectPublicKeyInfo.
     pub spki_der: Vec<u8>,
     pub key: KeyKind,
@@ -59,11 +61,14 @@ pub fn parse(der: &[u8]) -> Result<CsrRequest, CsrError> {
     csr.verify_signature().map_err(|_| CsrError::Signature)?;
     let info = &csr.certification_request_info;
     let mut names = Vec::new();
+    let mut common_name = None;
     for cn in info.subject.iter_common_name() {
         let cn = cn
             .as_str()
-            .map_err(|_| CsrError::Name("a common name that is not text".into()))?;
-        names.push(cn.to_ascii_lowercase());
+            .map_err(|_| CsrError::Name("a common name that is not text".into()))?
+            .to_ascii_lowercase();
+        common_name.get_or_insert_with(|| cn.clone());
+        names.push(cn);
     }
     for ext in csr.requested_extensions().into_iter().flatten() {
         if let ParsedExtension::SubjectAlternativeName(san) = ext {
@@ -108,6 +113,7 @@ pub fn parse(der: &[u8]) -> Result<CsrRequest, CsrError> {
     };
     Ok(CsrRequest {
         names,
+        common_name,
         spki_der: spki.raw.to_vec(),
         key,
     })
@@ -147,6 +153,7 @@ mod tests {
         );
         let req = parse(&der).unwrap();
         assert_eq!(req.names, ["example.test", "www.example.test"]);
+        assert_eq!(req.common_name.as_deref(), Some("www.example.test"));
         assert_eq!(req.key, KeyKind::EcP256);
         assert_eq!(
             req.spki_der,

@@ -293,9 +293,10 @@ impl Core {
         let project = &signed.project;
         let issuance = self.issuance()?;
         let now = self.now();
-        // The primary name (CN) is the order's first non-wildcard name when there is one.
+        // The primary name (CN) is the CSR's CN (the client's primary name, which lego and
+        // certbot name their files after), else the order's first non-wildcard name.
         let mut names: Vec<String> = order.identifiers.iter().map(|i| i.value.clone()).collect();
-        names.sort_by_key(|n| n.starts_with("*."));
+        names.sort_by_key(|n| (Some(n) != csr.common_name.as_ref(), n.starts_with("*.")));
         let leaf_names: Vec<LeafName> = names.iter().cloned().map(LeafName::Dns).collect();
         let lifetime = match (order.not_before, order.not_after) {
             (_, Some(na)) if na > now => (na - now).min(issuance.leaf_lifetime),

@@ -1,0 +1,284 @@
+//! The ACME server with real clients, unchanged, against the real binary over HTTPS with its
+//! built-in TLS: lego (http-01 with its own server, dns-01 through its exec provider into
+//! pebble-challtestsrv), certbot (standalone http-01). Names resolve through
+//! pebble-challtestsrv, which answers 127.0.0.1 for every A query.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use certkeeper_testkit::bind::ChallTestSrv;
+use certkeeper_testkit::net::free_port;
+use serde_json::Value;
+
+use crate::binary::{BIN, KillOnDrop, serve};
+use crate::support::{Db, TestDb, both_databases};
+
+both_databases!(lego_http01_issues_renews_and_fills_the_inventory);
+
+/// A fresh certkeeper with --tls-builtin, its root, its first project's directory and admin key.
+pub(crate) struct AcmeCertkeeper {
+    pub _server: KillOnDrop,
+    pub _db: TestDb,
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub root: PathBuf,
+    pub directory: String,
+    pub project: String,
+    pub admin_key: String,
+    pub http01_port: u16,
+    pub dns: ChallTestSrv,
+}
+
+impl AcmeCertkeeper {
+    pub async fn start(db: Db) -> Self {
+        let db = TestDb::new(db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let dns = ChallTestSrv::start().await;
+        let global = ["--database", db.url.as_str()];
+        let out = Command::new(BIN)
+            .args(global)
+            .args(["ca", "show"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let root = dir.path().join("root.pem");
+        std::fs::write(&root, &out.stdout).unwrap();
+        let http01_port = free_port();
+        let (resolver, port) = (dns.dns.to_string(), http01_port.to_string());
+        let (server, base, before) = serve(
+            dir.path(),
+            &[
+                "--database",
+                &db.url,
+                "--tls-builtin",
+                "--dns-resolver",
+                &resolver,
+                "--acme-http01-port",
+                &port,
+            ],
+        );
+        let find = |prefix: &str| -> String {
+            before
+                .iter()
+                .find_map(|l| l.split_once(prefix).map(|(_, rest)| rest.to_string()))
+                .unwrap_or_else(|| panic!("{prefix} in {before:?}"))
+        };
+        let project = find("(projectId ").split(',').next().unwrap().to_string();
+        let admin_key = find("store it now): ");
+        Self {
+            directory: format!("{base}/acme/{project}/directory"),
+            _server: server,
+            _db: db,
+            dir,
+            base,
+            root,
+            project,
+            admin_key,
+            http01_port,
+            dns,
+        }
+    }
+
+    /// The project's inventory, through the API.
+    pub async fn inventory(&self) -> Vec<Value> {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(&std::fs::read(&self.root).unwrap()).unwrap(),
+            )
+            .build()
+            .unwrap();
+        let r: Value = client
+            .get(format!(
+                "{}/api/v1/projects/{}/certificates",
+                self.base, self.project
+            ))
+            .header("X-API-Key", &self.admin_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["result"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// Runs a client to completion; panics with its output when it fails.
+pub(crate) fn run_client(cmd: &mut Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{what} failed:\n{text}");
+    text
+}
+
+/// The names in a PEM certificate, and that it chains to `root`.
+pub(crate) fn verify_with_openssl(root: &Path, cert: &Path) -> String {
+    let verify = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(root)
+        .arg("-untrusted")
+        .arg(cert)
+        .arg(cert)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "openssl verify: {}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(cert)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&text.stdout).to_string()
+}
+
+fn lego(ck: &AcmeCertkeeper, args: &[&str]) -> Command {
+    let mut cmd = Command::new("lego");
+    cmd.env("LEGO_CA_CERTIFICATES", &ck.root)
+        .args([
+            "--server",
+            &ck.directory,
+            "--accept-tos",
+            "--email",
+            "t@x.test",
+            "--path",
+        ])
+        .arg(ck.dir.path().join("lego"))
+        .args(args);
+    cmd
+}
+
+async fn lego_http01_issues_renews_and_fills_the_inventory(db: Db) {
+    let ck = AcmeCertkeeper::start(db).await;
+    let listen = format!("127.0.0.1:{}", ck.http01_port);
+    let names = ["-d", "www.example.test", "-d", "example.test"];
+    let mut args = names.to_vec();
+    args.extend(["--http", "--http.port", &listen, "run"]);
+    run_client(&mut lego(&ck, &args), "lego run");
+    let cert = ck.dir.path().join("lego/certificates/www.example.test.crt");
+    let sans = verify_with_openssl(&ck.root, &cert);
+    assert!(
+        sans.contains("DNS:www.example.test") && sans.contains("DNS:example.test"),
+        "{sans}"
+    );
+    let first = std::fs::read(&cert).unwrap();
+
+    let mut args = names.to_vec();
+    args.extend([
+        "--http",
+        "--http.port",
+        &listen,
+        "renew",
+        "--days",
+        "3650",
+        "--no-random-sleep",
+    ]);
+    run_client(&mut lego(&ck, &args), "lego renew");
+    assert!(
+        std::fs::read(&cert).unwrap() != first,
+        "lego renew wrote a new certificate"
+    );
+    verify_with_openssl(&ck.root, &cert);
+
+    let inventory = ck.inventory().await;
+    let issued: Vec<&Value> = inventory
+        .iter()
+        .filter(|c| {
+            c["domainName"] == "www.example.test"
+                && c["additionalNames"] == "example.test"
+                && c["certificateStatus"] == "Active"
+        })
+        .collect();
+    assert_eq!(
+        issued.len(),
+        2,
+        "both certificates are in the inventory: {inventory:#?}"
+    );
+}
+
+#[tokio::test]
+async fn lego_dns01_through_its_exec_provider_gets_a_wildcard() {
+    let ck = AcmeCertkeeper::start(Db::Sqlite).await;
+    let script = ck.dir.path().join("dns.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nset -e\ncase \"$1\" in\n  present) curl -sf -X POST -d \"{{\\\"host\\\":\\\"$2\\\",\\\"value\\\":\\\"$3\\\"}}\" {m}/set-txt ;;\n  cleanup) curl -sf -X POST -d \"{{\\\"host\\\":\\\"$2\\\"}}\" {m}/clear-txt ;;\nesac\n",
+            m = ck.dns.management
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let resolver = ck.dns.dns.to_string();
+    let mut cmd = lego(
+        &ck,
+        &[
+            "-d",
+            "*.wild.example.test",
+            "--dns",
+            "exec",
+            "--dns.resolvers",
+            &resolver,
+            "--dns.disable-cp",
+            "run",
+        ],
+    );
+    cmd.env("EXEC_PATH", &script)
+        .env("EXEC_PROPAGATION_TIMEOUT", "10")
+        .env("EXEC_POLLING_INTERVAL", "1");
+    run_client(&mut cmd, "lego dns-01");
+    let cert = ck
+        .dir
+        .path()
+        .join("lego/certificates/_.wild.example.test.crt");
+    let sans = verify_with_openssl(&ck.root, &cert);
+    assert!(sans.contains("DNS:*.wild.example.test"), "{sans}");
+}
+
+#[tokio::test]
+async fn certbot_standalone_http01() {
+    let ck = AcmeCertkeeper::start(Db::Sqlite).await;
+    let state = ck.dir.path().join("certbot");
+    let port = ck.http01_port.to_string();
+    let mut cmd = Command::new("certbot");
+    cmd.env("REQUESTS_CA_BUNDLE", &ck.root)
+        .args(["certonly", "--config-dir"])
+        .arg(&state)
+        .arg("--work-dir")
+        .arg(&state)
+        .arg("--logs-dir")
+        .arg(&state)
+        .args([
+            "--non-interactive",
+            "--agree-tos",
+            "-m",
+            "t@x.test",
+            "--server",
+            &ck.directory,
+            "--standalone",
+            "--http-01-address",
+            "127.0.0.1",
+            "--http-01-port",
+            &port,
+            "-d",
+            "certbot.example.test",
+        ]);
+    run_client(&mut cmd, "certbot certonly");
+    let cert = state.join("live/certbot.example.test/fullchain.pem");
+    let sans = verify_with_openssl(&ck.root, &cert);
+    assert!(sans.contains("DNS:certbot.example.test"), "{sans}");
+}
