@@ -30,8 +30,12 @@ ensure_postgres() {
 
 ensure_peers() {
     # Real peers on loopback: pebble (ACME test CA) and pebble-challtestsrv, BIND (RFC 2136
-    # updates with TSIG), dig, and curl for the exec-provider test script.
+    # updates with TSIG), dig, curl for the exec-provider test script, openssl, and the ACME
+    # clients the ACME server is tested with (lego, certbot).
     local missing=()
+    command -v lego >/dev/null 2>&1 || missing+=(lego)
+    command -v certbot >/dev/null 2>&1 || missing+=(certbot)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     command -v pebble >/dev/null 2>&1 || missing+=(pebble)
     command -v named >/dev/null 2>&1 || missing+=(bind9)
     command -v dig >/dev/null 2>&1 || missing+=(dnsutils)
