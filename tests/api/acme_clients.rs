@@ -1,5 +1,5 @@
 //! The ACME server with real clients, unchanged, against the real binary over HTTPS with its
-//! built-in TLS: lego (http-01 with its own server, dns-01 through its exec provider into
+//! built-in TLS: acme-tiny and dehydrated (http-01 from a webroot), lego (http-01 with its own server, dns-01 through its exec provider into
 //! pebble-challtestsrv), certbot (standalone http-01). Names resolve through
 //! pebble-challtestsrv, which answers 127.0.0.1 for every A query.
 
@@ -281,4 +281,130 @@ async fn certbot_standalone_http01() {
     let cert = state.join("live/certbot.example.test/fullchain.pem");
     let sans = verify_with_openssl(&ck.root, &cert);
     assert!(sans.contains("DNS:certbot.example.test"), "{sans}");
+}
+
+/// Serves `webroot` over HTTP on `port` (python's http.server), as a web server would serve
+/// `/.well-known/acme-challenge/` for clients that only write files.
+struct Webroot {
+    child: KillOnDrop,
+    dir: PathBuf,
+}
+
+impl Webroot {
+    async fn start(root: &Path, port: u16) -> Self {
+        let dir = root.join("webroot/.well-known/acme-challenge");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = KillOnDrop(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "http.server",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--directory",
+                ])
+                .arg(root.join("webroot"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("python3 -m http.server"),
+        );
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        certkeeper_testkit::net::wait_for_tcp(addr, &mut child.0, "the webroot server").await;
+        Self { child, dir }
+    }
+}
+
+#[tokio::test]
+async fn acme_tiny_and_dehydrated_from_a_webroot() {
+    let ck = AcmeCertkeeper::start(Db::Sqlite).await;
+    let web = Webroot::start(ck.dir.path(), ck.http01_port).await;
+    let d = ck.dir.path();
+
+    // acme-tiny: an RSA account key, an RSA CSR made by openssl.
+    run_client(
+        Command::new("openssl")
+            .args(["genrsa", "-out"])
+            .arg(d.join("account.key"))
+            .arg("2048"),
+        "openssl genrsa",
+    );
+    run_client(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=tiny.example.test",
+                "-keyout",
+            ])
+            .arg(d.join("tiny.key"))
+            .arg("-out")
+            .arg(d.join("tiny.csr")),
+        "openssl req",
+    );
+    let chain = run_client(
+        Command::new("acme-tiny")
+            .env("SSL_CERT_FILE", &ck.root)
+            .arg("--account-key")
+            .arg(d.join("account.key"))
+            .arg("--csr")
+            .arg(d.join("tiny.csr"))
+            .arg("--acme-dir")
+            .arg(&web.dir)
+            .args([
+                "--disable-check",
+                "--quiet",
+                "--directory-url",
+                &ck.directory,
+            ]),
+        "acme-tiny",
+    );
+    let tiny = d.join("tiny.pem");
+    std::fs::write(&tiny, chain).unwrap();
+    assert!(verify_with_openssl(&ck.root, &tiny).contains("DNS:tiny.example.test"));
+
+    // dehydrated: its own config file, curl trusting the built-in root.
+    let base = d.join("dehydrated");
+    std::fs::create_dir_all(&base).unwrap();
+    let config = base.join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "CA=\"{}\"\nCHALLENGETYPE=\"http-01\"\nWELLKNOWN=\"{}\"\nBASEDIR=\"{}\"\nCONTACT_EMAIL=\"t@x.test\"\n",
+            ck.directory,
+            web.dir.display(),
+            base.display()
+        ),
+    )
+    .unwrap();
+    let dehydrated = |args: &[&str]| {
+        let mut cmd = Command::new("dehydrated");
+        cmd.env("CURL_CA_BUNDLE", &ck.root)
+            .args(args)
+            .arg("-f")
+            .arg(&config);
+        cmd
+    };
+    run_client(
+        &mut dehydrated(&["--register", "--accept-terms"]),
+        "dehydrated --register",
+    );
+    run_client(
+        &mut dehydrated(&["-c", "-d", "dh.example.test"]),
+        "dehydrated -c",
+    );
+    let cert = base.join("certs/dh.example.test/fullchain.pem");
+    assert!(verify_with_openssl(&ck.root, &cert).contains("DNS:dh.example.test"));
+    // A forced renewal through the same account.
+    run_client(
+        &mut dehydrated(&["-c", "-d", "dh.example.test", "--force"]),
+        "dehydrated --force",
+    );
+    assert!(verify_with_openssl(&ck.root, &cert).contains("DNS:dh.example.test"));
+    drop(web.child);
 }
