@@ -4,6 +4,7 @@ mod support;
 
 mod acme;
 mod acme_clients;
+mod acme_protocol;
 mod auth;
 mod binary;
 mod certificates;

@@ -1,0 +1,346 @@
+//! The ACME server's protocol rules, with a small hand-made client (ES256 with ring) so each
+//! request can be bent exactly: nonces, headers, URL checks, accounts, problem documents.
+
+use base64::Engine as _;
+use reqwest::header::HeaderMap;
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use serde_json::{Value, json};
+
+use crate::support::{Db, TestApp, both_databases};
+
+both_databases!(
+    nonces_and_headers_on_every_response,
+    accounts_are_per_key_and_errors_are_problem_documents,
+    orders_refuse_bad_identifiers_and_early_finalize,
+);
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+struct Client {
+    http: reqwest::Client,
+    key: EcdsaKeyPair,
+    directory: Value,
+    kid: Option<String>,
+}
+
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Client {
+    async fn new(app: &TestApp) -> Self {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let url = format!("{}/acme/{}/directory", app.base, app.project.id);
+        let directory = app
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Self {
+            http: app.http.clone(),
+            key,
+            directory,
+            kid: None,
+        }
+    }
+
+    fn url(&self, name: &str) -> String {
+        self.directory[name].as_str().unwrap().to_string()
+    }
+
+    fn jwk(&self) -> Value {
+        let p = self.key.public_key().as_ref();
+        json!({"kty": "EC", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..])})
+    }
+
+    async fn nonce(&self) -> String {
+        let r = self.http.head(self.url("newNonce")).send().await.unwrap();
+        r.headers()["replay-nonce"].to_str().unwrap().to_string()
+    }
+
+    fn body(&self, url: &str, nonce: &str, payload: Option<&Value>) -> Vec<u8> {
+        let mut header = json!({"alg": "ES256", "nonce": nonce, "url": url});
+        match &self.kid {
+            Some(kid) => header["kid"] = kid.clone().into(),
+            None => header["jwk"] = self.jwk(),
+        }
+        let protected = b64(header.to_string().as_bytes());
+        let payload = payload.map_or(String::new(), |p| b64(p.to_string().as_bytes()));
+        let sig = self
+            .key
+            .sign(
+                &SystemRandom::new(),
+                format!("{protected}.{payload}").as_bytes(),
+            )
+            .unwrap();
+        json!({"protected": protected, "payload": payload, "signature": b64(sig.as_ref())})
+            .to_string()
+            .into_bytes()
+    }
+
+    async fn send(&self, to: &str, body: Vec<u8>) -> Answer {
+        let r = self
+            .http
+            .post(to)
+            .header("content-type", "application/jose+json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        }
+    }
+
+    async fn post(&self, url: &str, payload: Option<&Value>) -> Answer {
+        let nonce = self.nonce().await;
+        self.send(url, self.body(url, &nonce, payload)).await
+    }
+
+    async fn register(&mut self) -> Answer {
+        let a = self
+            .post(
+                &self.url("newAccount"),
+                Some(
+                    &json!({"termsOfServiceAgreed": true, "contact": ["mailto:ops@example.test"]}),
+                ),
+            )
+            .await;
+        self.kid = Some(a.headers["location"].to_str().unwrap().to_string());
+        a
+    }
+}
+
+fn assert_problem(a: &Answer, status: u16, kind: &str) {
+    assert_eq!(a.status, status, "{:?}", a.body);
+    assert_eq!(a.headers["content-type"], "application/problem+json");
+    assert_eq!(
+        a.body["type"],
+        format!("urn:ietf:params:acme:error:{kind}"),
+        "{:?}",
+        a.body
+    );
+    assert!(
+        a.headers.contains_key("replay-nonce"),
+        "a fresh nonce on every error"
+    );
+    assert_eq!(a.headers["cache-control"], "no-store");
+}
+
+async fn nonces_and_headers_on_every_response(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let client = Client::new(&app).await;
+    let dir = format!("{}/acme/{}/directory", app.base, app.project.id);
+    for (method, status) in [(reqwest::Method::HEAD, 200), (reqwest::Method::GET, 204)] {
+        let r = app
+            .http
+            .request(method, client.url("newNonce"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        assert!(!r.headers()["replay-nonce"].is_empty());
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert_eq!(r.headers()["link"], format!("<{dir}>;rel=\"index\""));
+    }
+    // Links come from the configured public URL, whatever Host the client sent.
+    let r: Value = app
+        .http
+        .get(&dir)
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        r["newOrder"].as_str().unwrap().starts_with(&app.base),
+        "{r}"
+    );
+    let unknown = app
+        .http
+        .get(format!(
+            "{}/acme/{}/directory",
+            app.base,
+            uuid::Uuid::new_v4()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(
+        unknown.headers()["content-type"],
+        "application/problem+json"
+    );
+}
+
+async fn accounts_are_per_key_and_errors_are_problem_documents(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let mut client = Client::new(&app).await;
+    let created = client.register().await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["status"], "valid");
+    assert_eq!(created.body["contact"], json!(["mailto:ops@example.test"]));
+    let kid = client.kid.clone().unwrap();
+
+    // The same key again: the same account, 200.
+    let mut again = Client {
+        kid: None,
+        ..Client::new(&app).await
+    };
+    again.key = client.key;
+    let a = again
+        .post(
+            &again.url("newAccount"),
+            Some(&json!({"onlyReturnExisting": true})),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.headers["location"].to_str().unwrap(), kid);
+    client = again;
+    client.kid = Some(kid.clone());
+
+    let stranger = Client::new(&app).await;
+    let missing = stranger
+        .post(
+            &stranger.url("newAccount"),
+            Some(&json!({"onlyReturnExisting": true})),
+        )
+        .await;
+    assert_problem(&missing, 400, "accountDoesNotExist");
+    let bad_contact = stranger
+        .post(
+            &stranger.url("newAccount"),
+            Some(&json!({"contact": ["tel:+100"]})),
+        )
+        .await;
+    assert_problem(&bad_contact, 400, "unsupportedContact");
+
+    // A nonce is good once.
+    let url = kid.clone();
+    let nonce = client.nonce().await;
+    assert_eq!(
+        client
+            .send(&url, client.body(&url, &nonce, None))
+            .await
+            .status,
+        200
+    );
+    let replay = client.send(&url, client.body(&url, &nonce, None)).await;
+    assert_problem(&replay, 400, "badNonce");
+    let forged = client
+        .send(&url, client.body(&url, "bm90LW91cnM", None))
+        .await;
+    assert_problem(&forged, 400, "badNonce");
+
+    // The signed url must be where the request went.
+    let nonce = client.nonce().await;
+    let elsewhere = client
+        .send(&url, client.body(&client.url("newOrder"), &nonce, None))
+        .await;
+    assert_problem(&elsewhere, 403, "unauthorized");
+
+    // Not JOSE.
+    let r = app
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+
+    // Deactivation, after which the account can do nothing.
+    let off = client
+        .post(&url, Some(&json!({"status": "deactivated"})))
+        .await;
+    assert_eq!(off.body["status"], "deactivated");
+    let after = client
+        .post(
+            &client.url("newOrder"),
+            Some(&json!({"identifiers": [{"type": "dns", "value": "a.example.test"}]})),
+        )
+        .await;
+    assert_problem(&after, 403, "unauthorized");
+}
+
+async fn orders_refuse_bad_identifiers_and_early_finalize(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let mut client = Client::new(&app).await;
+    client.register().await;
+    let bad = client
+        .post(
+            &client.url("newOrder"),
+            Some(&json!({"identifiers": [{"type": "dns", "value": "ok.example.test"}, {"type": "dns", "value": "not a name"}, {"type": "ip", "value": "127.0.0.1"}]})),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    let subs = bad.body["subproblems"].as_array().unwrap();
+    assert_eq!(subs.len(), 2, "{:?}", bad.body);
+    assert_eq!(subs[0]["identifier"]["value"], "not a name");
+    assert_eq!(
+        subs[0]["type"],
+        "urn:ietf:params:acme:error:rejectedIdentifier"
+    );
+    assert_eq!(
+        subs[1]["type"],
+        "urn:ietf:params:acme:error:unsupportedIdentifier"
+    );
+
+    let order = client
+        .post(&client.url("newOrder"), Some(&json!({"identifiers": [{"type": "dns", "value": "*.w.example.test"}, {"type": "dns", "value": "w.example.test"}]})))
+        .await;
+    assert_eq!(order.status, 201, "{:?}", order.body);
+    assert_eq!(order.body["status"], "pending");
+    assert_eq!(order.headers["retry-after"], "1");
+    let authzs = order.body["authorizations"].as_array().unwrap().clone();
+    assert_eq!(authzs.len(), 2);
+    for url in &authzs {
+        let a = client.post(url.as_str().unwrap(), None).await;
+        let kinds: Vec<&str> = a.body["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].as_str().unwrap())
+            .collect();
+        if a.body["wildcard"] == true {
+            assert_eq!(kinds, ["dns-01"], "a wildcard is proved by DNS only");
+        } else {
+            assert_eq!(kinds, ["http-01", "dns-01"]);
+        }
+    }
+    let early = client
+        .post(
+            order.body["finalize"].as_str().unwrap(),
+            Some(&json!({"csr": "AAAA"})),
+        )
+        .await;
+    assert_problem(&early, 403, "orderNotReady");
+    // Another account cannot see this order.
+    let mut other = Client::new(&app).await;
+    other.register().await;
+    let peek = other
+        .post(order.headers["location"].to_str().unwrap(), None)
+        .await;
+    assert_eq!(peek.status, 404);
+}
