@@ -38,6 +38,11 @@ impl Pebble {
     /// Starts pebble with its DNS-01 lookups going to `dns`. Panics with a clear message if
     /// the `pebble` binary is missing (`apt-get install pebble`).
     pub async fn start(dns: SocketAddr) -> Self {
+        Self::start_with_http_port(dns, free_port()).await
+    }
+
+    /// [`Self::start`], with pebble's http-01 validations connecting to `http_port`.
+    pub async fn start_with_http_port(dns: SocketAddr, http_port: u16) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "certkeeper-pebble-{}-{}",
             std::process::id(),
@@ -68,7 +73,7 @@ impl Pebble {
                 "ocspResponderURL": "", "externalAccountBindingRequired": false}}}}"#,
             cert = dir.join("cert.pem").display(),
             key = dir.join("key.pem").display(),
-            http = free_port(),
+            http = http_port,
             tls = free_port(),
         );
         std::fs::write(dir.join("pebble.json"), config).expect("write");
