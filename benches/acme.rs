@@ -26,9 +26,23 @@ fn lego_once(directory: &str, root: &Path, state: &Path, name: &str, http_port: 
     let start = Instant::now();
     let out = Command::new("lego")
         .env("LEGO_CA_CERTIFICATES", root)
-        .args(["--server", directory, "--accept-tos", "--email", "bench@x.test", "--path"])
+        .args([
+            "--server",
+            directory,
+            "--accept-tos",
+            "--email",
+            "bench@x.test",
+            "--path",
+        ])
         .arg(state)
-        .args(["-d", name, "--http", "--http.port", &format!("127.0.0.1:{http_port}"), "run"])
+        .args([
+            "-d",
+            name,
+            "--http",
+            "--http.port",
+            &format!("127.0.0.1:{http_port}"),
+            "run",
+        ])
         .output()
         .expect("run lego (apt-get install lego)");
     let took = start.elapsed();
@@ -79,7 +93,13 @@ async fn main() {
         let state = dir.path().join(format!("lego-ck-{i}"));
         ck.push(lego_once(&ck_directory, &root, &state, &name, ck_port));
         let state = dir.path().join(format!("lego-pebble-{i}"));
-        peb.push(lego_once(&pebble.directory, &pebble.tls_root, &state, &name, pebble_port));
+        peb.push(lego_once(
+            &pebble.directory,
+            &pebble.tls_root,
+            &state,
+            &name,
+            pebble_port,
+        ));
     }
     ck.sort();
     peb.sort();

@@ -13,6 +13,7 @@ both_databases!(
     nonces_and_headers_on_every_response,
     accounts_are_per_key_and_errors_are_problem_documents,
     orders_refuse_bad_identifiers_and_early_finalize,
+    key_change_moves_the_account_to_a_new_key,
 );
 
 fn b64(bytes: &[u8]) -> String {
@@ -343,4 +344,62 @@ async fn orders_refuse_bad_identifiers_and_early_finalize(db: Db) {
         .post(order.headers["location"].to_str().unwrap(), None)
         .await;
     assert_eq!(peek.status, 404);
+}
+
+async fn key_change_moves_the_account_to_a_new_key(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let mut old = Client::new(&app).await;
+    old.register().await;
+    let kid = old.kid.clone().unwrap();
+    let url = old.url("keyChange");
+    let new = Client::new(&app).await; // signs the inner JWS with its jwk, no nonce
+    let inner = |account: &str, old_key: &Value| -> Value {
+        let protected = b64(json!({"alg": "ES256", "url": url, "jwk": new.jwk()})
+            .to_string()
+            .as_bytes());
+        let payload = b64(json!({"account": account, "oldKey": old_key})
+            .to_string()
+            .as_bytes());
+        let sig = new
+            .key
+            .sign(
+                &SystemRandom::new(),
+                format!("{protected}.{payload}").as_bytes(),
+            )
+            .unwrap();
+        json!({"protected": protected, "payload": payload, "signature": b64(sig.as_ref())})
+    };
+    // The inner payload must name this account and its current key.
+    let wrong = old.post(&url, Some(&inner(&kid, &new.jwk()))).await;
+    assert_problem(&wrong, 403, "unauthorized");
+    let moved = old.post(&url, Some(&inner(&kid, &old.jwk()))).await;
+    assert_eq!(moved.status, 200, "{:?}", moved.body);
+    // The old key no longer signs for the account; the new one does.
+    let stale = old.post(&kid, None).await;
+    assert_problem(&stale, 403, "unauthorized");
+    let mut now = new;
+    now.kid = Some(kid.clone());
+    assert_eq!(now.post(&kid, None).await.status, 200);
+    // A key another account holds is refused with that account's URL.
+    let mut third = Client::new(&app).await;
+    third.register().await;
+    let third_kid = third.kid.clone().unwrap();
+    let protected = b64(json!({"alg": "ES256", "url": url, "jwk": now.jwk()})
+        .to_string()
+        .as_bytes());
+    let payload = b64(json!({"account": third_kid, "oldKey": third.jwk()})
+        .to_string()
+        .as_bytes());
+    let sig = now
+        .key
+        .sign(
+            &SystemRandom::new(),
+            format!("{protected}.{payload}").as_bytes(),
+        )
+        .unwrap();
+    let taken = third
+        .post(&url, Some(&json!({"protected": protected, "payload": payload, "signature": b64(sig.as_ref())})))
+        .await;
+    assert_eq!(taken.status, 409, "{:?}", taken.body);
+    assert_eq!(taken.headers["location"].to_str().unwrap(), kid);
 }

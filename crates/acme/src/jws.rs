@@ -74,9 +74,20 @@ struct RawHeader {
 
 const ALGORITHMS: [&str; 4] = ["RS256", "ES256", "ES384", "EdDSA"];
 
-/// Parses a flattened JWS. `hmac` allows the HS* algorithms (the inner JWS of an external
-/// account binding) and does not require a nonce.
-fn parse_with(body: &[u8], hmac: bool) -> Result<Jws, JwsError> {
+/// Which JWS a body is: they differ in algorithms and in whether a nonce is required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A request: account-key algorithms, a nonce.
+    Request,
+    /// keyChange's inner JWS: account-key algorithms, signed by the new key, no nonce needed.
+    KeyChange,
+    /// An external account binding: HS256/384/512, no nonce.
+    Eab,
+}
+
+/// Parses a flattened JWS of `kind`.
+fn parse_with(body: &[u8], kind: Kind) -> Result<Jws, JwsError> {
+    let hmac = kind == Kind::Eab;
     let malformed = |m: &str| JwsError::Malformed(m.to_string());
     let flat: Flattened = serde_json::from_slice(body).map_err(|e| {
         JwsError::Malformed(format!(
@@ -110,7 +121,7 @@ fn parse_with(body: &[u8], hmac: bool) -> Result<Jws, JwsError> {
             ));
         }
     };
-    if !hmac && raw.nonce.is_none() {
+    if kind == Kind::Request && raw.nonce.is_none() {
         return Err(JwsError::Malformed(
             "the protected header has no \"nonce\"".into(),
         ));
@@ -135,7 +146,38 @@ fn parse_with(body: &[u8], hmac: bool) -> Result<Jws, JwsError> {
 
 /// Parses a request body.
 pub fn parse(body: &[u8]) -> Result<Jws, JwsError> {
-    parse_with(body, false)
+    parse_with(body, Kind::Request)
+}
+
+/// The inner JWS of a keyChange (RFC 8555 §7.3.5), given as the outer request's payload:
+/// signed by the new key (`jwk`), checked here. Answers the new key and the inner payload's
+/// `account` and `oldKey`, once `url` matches the outer request's.
+pub fn verify_key_change(inner: &Value, url: &str) -> Result<(Jwk, String, Jwk), JwsError> {
+    let body = serde_json::to_vec(inner).unwrap_or_default();
+    let jws = parse_with(&body, Kind::KeyChange)?;
+    let KeyRef::Jwk(new_key) = &jws.header.key else {
+        return Err(JwsError::Malformed(
+            "the keyChange inner JWS must carry the new key as \"jwk\"".into(),
+        ));
+    };
+    if jws.header.url != url {
+        return Err(JwsError::Malformed(
+            "the keyChange inner JWS must have the outer request's url".into(),
+        ));
+    }
+    jws.verify(new_key)?;
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Inner {
+        account: String,
+        old_key: Value,
+    }
+    let payload: Inner = jws.payload_as()?;
+    Ok((
+        new_key.clone(),
+        payload.account,
+        Jwk::from_json(&payload.old_key)?,
+    ))
 }
 
 impl Jws {
@@ -183,7 +225,7 @@ pub fn verify_eab(
     hmac_key_of: impl FnOnce(&str) -> Option<Vec<u8>>,
 ) -> Result<String, JwsError> {
     let body = serde_json::to_vec(eab).unwrap_or_default();
-    let jws = parse_with(&body, true)?;
+    let jws = parse_with(&body, Kind::Eab)?;
     let KeyRef::Kid(kid) = &jws.header.key else {
         return Err(JwsError::Malformed(
             "the external account binding must name its key with \"kid\"".into(),

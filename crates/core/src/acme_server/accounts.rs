@@ -181,6 +181,48 @@ impl Core {
         Ok(next)
     }
 
+    /// keyChange (RFC 8555 §7.3.5): the account moves to the new key of the inner JWS.
+    /// Refused with 409 (and the holder's URL) when another account already has that key.
+    pub async fn acme_key_change(
+        &self,
+        signed: &Signed,
+        links: &Links,
+        url: &str,
+    ) -> Result<Account, AcmeError> {
+        let account = signed.account()?;
+        let inner = signed
+            .payload()?
+            .ok_or_else(|| AcmeError::malformed("keyChange needs the inner JWS as its payload"))?;
+        let (new_key, account_url, old_key) = certkeeper_acme::jws::verify_key_change(&inner, url)?;
+        if account_url != links.account(&account.id) {
+            return Err(AcmeError::unauthorized(
+                "the keyChange inner payload names another account",
+            ));
+        }
+        if old_key != account.jwk {
+            return Err(AcmeError::unauthorized(
+                "the keyChange oldKey is not the account's current key",
+            ));
+        }
+        if let Some(holder) = self
+            .store
+            .acme_account_by_key(account.container_id, &new_key.thumbprint())
+            .await?
+        {
+            let mut e = AcmeError::new(
+                ProblemType::Malformed,
+                409,
+                "the new key already belongs to an account",
+            );
+            e.location = Some(links.account(&holder.id));
+            return Err(e);
+        }
+        let mut next = account.clone();
+        next.jwk = new_key;
+        self.write_account(&next).await?;
+        Ok(next)
+    }
+
     async fn write_account(&self, account: &Account) -> Result<(), AcmeError> {
         let row = AcmeAccountRow {
             id: account.id.clone(),

@@ -24,6 +24,8 @@ pub struct AcmeError {
     pub detail: String,
     pub status: u16,
     pub subproblems: Vec<Subproblem>,
+    /// A `Location` to send with the problem (keyChange's conflict names the key's account).
+    pub location: Option<String>,
 }
 
 impl AcmeError {
@@ -33,6 +35,7 @@ impl AcmeError {
             detail: detail.into(),
             status,
             subproblems: Vec::new(),
+            location: None,
         }
     }
     pub fn malformed(detail: impl Into<String>) -> Self {

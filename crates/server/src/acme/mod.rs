@@ -35,6 +35,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/acme/{project}/new-account", post(new_account))
         .route("/acme/{project}/account/{id}", post(account))
+        .route("/acme/{project}/key-change", post(key_change))
         .route("/acme/{project}/new-order", post(new_order))
         .route("/acme/{project}/order/{id}", post(order))
         .route("/acme/{project}/order/{id}/finalize", post(finalize))
@@ -72,6 +73,13 @@ fn problem_response(core: &Core, links: Option<&Links>, e: &AcmeError) -> Respon
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
+    if let Some(l) = e
+        .location
+        .as_deref()
+        .and_then(|l| HeaderValue::from_str(l).ok())
+    {
+        response.headers_mut().insert(header::LOCATION, l);
+    }
     finish(core, links, response)
 }
 
@@ -232,6 +240,33 @@ async fn account(
         &headers,
         |s, links| async move {
             let account = core.acme_update_account(&s, &id).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                wire::account(&account, &links),
+                Some(links.account(&account.id)),
+            ))
+        },
+    )
+    .await
+}
+
+async fn key_change(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let core = state.core.clone();
+    signed(
+        &state,
+        &project,
+        |l| l.endpoint("key-change"),
+        Signer::Account,
+        &body,
+        &headers,
+        |s, links| async move {
+            let url = links.endpoint("key-change");
+            let account = core.acme_key_change(&s, &links, &url).await?;
             Ok(json_response(
                 StatusCode::OK,
                 wire::account(&account, &links),
