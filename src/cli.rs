@@ -58,6 +58,9 @@ enum Command {
     /// The built-in certificate authority.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// The ACME server's accounts.
+    #[command(subcommand)]
+    Acme(crate::cli_lifecycle::AcmeCommand),
     /// Background jobs (renewals, DNS-01 automation, notifications, sweeps).
     #[command(subcommand)]
     Jobs(crate::cli_lifecycle::JobsCommand),
@@ -326,6 +329,12 @@ pub async fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Serve(_) => crate::serve::serve(config).await,
         Command::Project(cmd) => project(&config, cmd).await,
+        Command::Acme(cmd) => {
+            let core = offline_core(&config).await?;
+            let done = crate::cli_lifecycle::acme(&core, &config, cmd).await;
+            core.store().close().await;
+            done
+        }
         Command::Jobs(cmd) => crate::cli_lifecycle::jobs(&config, cmd).await,
         Command::Apikey(cmd) => apikey(&config, cmd).await,
         Command::Collection(cmd) => collection(&config, cmd).await,

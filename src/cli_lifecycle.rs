@@ -199,3 +199,49 @@ pub async fn jobs(config: &Config, cmd: JobsCommand) -> CliResult {
     }
     Ok(())
 }
+
+#[derive(Debug, Subcommand)]
+pub enum AcmeCommand {
+    /// A project's ACME accounts (JSON, as `GET /api/v1/projects/{id}/acme/accounts`).
+    Accounts {
+        #[arg(long)]
+        project: String,
+    },
+    /// Deactivate an ACME account: it can no longer sign any request.
+    Deactivate {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        account: String,
+    },
+}
+
+pub async fn acme(core: &Core, config: &Config, cmd: AcmeCommand) -> CliResult {
+    use certkeeper_core::acme_server::Links;
+    use certkeeper_server::projects::acme_accounts::AcmeAccount;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{}://{}", config.tls.scheme(), config.listen));
+    match cmd {
+        AcmeCommand::Accounts { project } => {
+            let p = core.find_project(&project).await?;
+            let links = Links::new(&public_url, p.id);
+            let accounts: Vec<AcmeAccount> = core
+                .acme_accounts_in(&p)
+                .await?
+                .iter()
+                .map(|a| AcmeAccount::from_account(a, &links))
+                .collect();
+            print(&accounts)
+        }
+        AcmeCommand::Deactivate { project, account } => {
+            let p = core.find_project(&project).await?;
+            let links = Links::new(&public_url, p.id);
+            let a = core
+                .deactivate_acme_account_in(Actor::Cli, &p, &account)
+                .await?;
+            print(&AcmeAccount::from_account(&a, &links))
+        }
+    }
+}

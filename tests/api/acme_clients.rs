@@ -193,6 +193,38 @@ async fn lego_http01_issues_renews_and_fills_the_inventory(db: Db) {
     );
     verify_with_openssl(&ck.root, &cert);
 
+    // The CLI lists the account lego registered, and deactivates it.
+    let cli = |args: &[&str]| -> Value {
+        let out = Command::new(BIN)
+            .args(["--database", &ck._db.url])
+            .args(args)
+            .current_dir(ck.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let accounts = cli(&["acme", "accounts", "--project", "default"]);
+    assert_eq!(accounts.as_array().unwrap().len(), 1, "{accounts}");
+    assert_eq!(
+        accounts[0]["contact"],
+        serde_json::json!(["mailto:t@x.test"])
+    );
+    let id = accounts[0]["id"].as_str().unwrap();
+    let off = cli(&[
+        "acme",
+        "deactivate",
+        "--project",
+        "default",
+        "--account",
+        id,
+    ]);
+    assert_eq!(off["status"], "deactivated");
+
     let inventory = ck.inventory().await;
     let issued: Vec<&Value> = inventory
         .iter()

@@ -14,6 +14,7 @@ both_databases!(
     accounts_are_per_key_and_errors_are_problem_documents,
     orders_refuse_bad_identifiers_and_early_finalize,
     key_change_moves_the_account_to_a_new_key,
+    operators_list_and_deactivate_accounts,
 );
 
 fn b64(bytes: &[u8]) -> String {
@@ -402,4 +403,49 @@ async fn key_change_moves_the_account_to_a_new_key(db: Db) {
         .await;
     assert_eq!(taken.status, 409, "{:?}", taken.body);
     assert_eq!(taken.headers["location"].to_str().unwrap(), kid);
+}
+
+async fn operators_list_and_deactivate_accounts(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let mut client = Client::new(&app).await;
+    client.register().await;
+    let kid = client.kid.clone().unwrap();
+    let id = kid.rsplit('/').next().unwrap().to_string();
+    let base = format!("/api/v1/projects/{}/acme/accounts", app.project.id);
+    let list = app
+        .call(reqwest::Method::GET, &base, Some(&app.admin_key), None)
+        .await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let accounts = list.body["result"].as_array().unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0]["id"], id.as_str());
+    assert_eq!(accounts[0]["url"], kid.as_str());
+    assert_eq!(accounts[0]["status"], "valid");
+    assert_eq!(accounts[0]["contact"], json!(["mailto:ops@example.test"]));
+
+    let viewer = app.key(certkeeper_domain::apikey::Role::Viewer, None).await;
+    let deactivate = format!("{base}/{id}/deactivate");
+    app.call(reqwest::Method::POST, &deactivate, Some(&viewer), None)
+        .await
+        .assert_error(403, "admin");
+    app.call(
+        reqwest::Method::POST,
+        &format!("{base}/nope/deactivate"),
+        Some(&app.admin_key),
+        None,
+    )
+    .await
+    .assert_error(404, "no ACME account");
+    let off = app
+        .call(
+            reqwest::Method::POST,
+            &deactivate,
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    assert_eq!(off.body["result"]["status"], "deactivated");
+    let refused = client.post(&kid, None).await;
+    assert_problem(&refused, 403, "unauthorized");
 }

@@ -37,6 +37,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/projects/{projectId}/renewal"),
     ("put", "/api/v1/projects/{projectId}/renewal"),
     ("get", "/api/v1/jobs"),
+    // The ACME accounts of a project.
+    ("get", "/api/v1/projects/{projectId}/acme/accounts"),
+    (
+        "post",
+        "/api/v1/projects/{projectId}/acme/accounts/{accountId}/deactivate",
+    ),
     ("get", "/api/v1/projects/{projectId}/notifications"),
     ("post", "/api/v1/projects/{projectId}/notifications"),
     ("get", "/api/v1/projects/{projectId}/notifications/{ruleId}"),

@@ -25,6 +25,8 @@ pub enum AuditAction {
     ProjectSettings,
     /// A certificate was renewed (a new order opened for its names).
     CertificateRenew,
+    /// An admin deactivated an ACME account.
+    AcmeAccountDeactivate,
 }
 
 impl AuditAction {
@@ -46,6 +48,7 @@ impl AuditAction {
             Self::CollectionDelete => "collection.delete",
             Self::ProjectSettings => "project.settings",
             Self::CertificateRenew => "certificate.renew",
+            Self::AcmeAccountDeactivate => "acme.account_deactivate",
         }
     }
 }

@@ -7,6 +7,7 @@
 //! any other issuance, so reports, notifications and the audit trail count them.
 
 mod accounts;
+mod admin;
 mod errors;
 mod objects;
 mod orders;

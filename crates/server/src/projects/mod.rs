@@ -3,6 +3,7 @@
 //! Responses use the vendor's envelope (`success`, `errors`, `messages`, `result`,
 //! `resultInfo`), errors included.
 
+pub mod acme_accounts;
 mod error;
 mod handlers;
 pub mod lifecycle;
@@ -35,6 +36,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::get_renewal, lifecycle::put_renewal))
         .routes(routes!(lifecycle::renew_certificate))
         .routes(routes!(lifecycle::list_jobs))
+        .routes(routes!(acme_accounts::list_acme_accounts))
+        .routes(routes!(acme_accounts::deactivate_acme_account))
         .routes(routes!(
             notifications::create_rule,
             notifications::list_rules
