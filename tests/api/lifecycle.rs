@@ -237,7 +237,16 @@ async fn exec_provider_publishes_through_a_script(db: Db) {
         .as_i64()
         .unwrap();
     wait_for(&app, id, "Active", |c| c["certificateStatus"] == "Active").await;
-    let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
+    // The record is removed after issuance, by the same job: wait for the cleanup call.
+    let log = dir.path().join("calls.log");
+    let mut calls = String::new();
+    for _ in 0..100 {
+        calls = std::fs::read_to_string(&log).unwrap_or_default();
+        if calls.lines().count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(
         calls.lines().collect::<Vec<_>>(),
         [
