@@ -15,6 +15,7 @@ both_databases!(
     orders_refuse_bad_identifiers_and_early_finalize,
     key_change_moves_the_account_to_a_new_key,
     operators_list_and_deactivate_accounts,
+    renewal_information_and_replaces,
 );
 
 fn b64(bytes: &[u8]) -> String {
@@ -448,4 +449,185 @@ async fn operators_list_and_deactivate_accounts(db: Db) {
     assert_eq!(off.body["result"]["status"], "deactivated");
     let refused = client.post(&kid, None).await;
     assert_problem(&refused, 403, "unauthorized");
+}
+
+impl Client {
+    fn thumbprint(&self) -> String {
+        let j = self.jwk();
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            j["x"].as_str().unwrap(),
+            j["y"].as_str().unwrap()
+        );
+        b64(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref())
+    }
+
+    /// An order for `name` proved by dns-01 in the app's DNS, finalized; its PEM chain.
+    async fn issue_dns01(
+        &self,
+        app: &TestApp,
+        name: &str,
+        replaces: Option<&str>,
+    ) -> (Answer, Option<String>) {
+        let mut payload = json!({"identifiers": [{"type": "dns", "value": name}]});
+        if let Some(r) = replaces {
+            payload["replaces"] = r.into();
+        }
+        let order = self.post(&self.url("newOrder"), Some(&payload)).await;
+        if order.status != 201 {
+            return (order, None);
+        }
+        let authz = self
+            .post(order.body["authorizations"][0].as_str().unwrap(), None)
+            .await;
+        if authz.body["status"] != "valid" {
+            let ch = authz.body["challenges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["type"] == "dns-01")
+                .unwrap()
+                .clone();
+            let key_auth = format!("{}.{}", ch["token"].as_str().unwrap(), self.thumbprint());
+            let value =
+                b64(ring::digest::digest(&ring::digest::SHA256, key_auth.as_bytes()).as_ref());
+            app.dns
+                .set_txt(&format!("_acme-challenge.{name}"), &[&value])
+                .await;
+            let done = self
+                .post(ch["url"].as_str().unwrap(), Some(&json!({})))
+                .await;
+            assert_eq!(done.body["status"], "valid", "{:?}", done.body);
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+        // rcgen's default subject CN is a name the order does not have: refused, order kept.
+        let foreign = params.serialize_request(&key).unwrap();
+        let refused = self
+            .post(
+                order.body["finalize"].as_str().unwrap(),
+                Some(&json!({"csr": b64(foreign.der())})),
+            )
+            .await;
+        assert_problem(&refused, 400, "badCSR");
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        let csr = params.serialize_request(&key).unwrap();
+        let finalized = self
+            .post(
+                order.body["finalize"].as_str().unwrap(),
+                Some(&json!({"csr": b64(csr.der())})),
+            )
+            .await;
+        assert_eq!(finalized.body["status"], "valid", "{:?}", finalized.body);
+        let cert = self
+            .post(finalized.body["certificate"].as_str().unwrap(), None)
+            .await;
+        assert_eq!(
+            cert.headers["content-type"],
+            "application/pem-certificate-chain"
+        );
+        (finalized, cert.body.as_str().map(String::from))
+    }
+}
+
+/// The ARI identifier of a PEM certificate, read back with openssl.
+fn ari_id(dir: &std::path::Path, pem: &str) -> String {
+    let path = dir.join("leaf.pem");
+    std::fs::write(&path, pem).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-serial",
+            "-ext",
+            "authorityKeyIdentifier",
+            "-in",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let serial = text
+        .lines()
+        .find_map(|l| l.strip_prefix("serial="))
+        .unwrap();
+    let aki = text
+        .lines()
+        .map(|l| l.trim().trim_start_matches("keyid:"))
+        .find(|l| l.len() > 20 && l.chars().all(|c| c == ':' || c.is_ascii_hexdigit()))
+        .unwrap()
+        .replace(':', "");
+    format!(
+        "{}.{}",
+        b64(&hex::decode(aki).unwrap()),
+        b64(&hex::decode(serial).unwrap())
+    )
+}
+
+async fn renewal_information_and_replaces(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let mut client = Client::new(&app).await;
+    client.register().await;
+    let (_, pem) = client.issue_dns01(&app, "ari.example.test", None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = ari_id(dir.path(), &pem.unwrap());
+    let info_url = format!("{}/{id}", client.url("renewalInfo"));
+    let info = app.http.get(&info_url).send().await.unwrap();
+    assert_eq!(info.status(), 200);
+    assert_eq!(info.headers()["retry-after"], "21600");
+    let body: Value = info.json().await.unwrap();
+    let at = |k: &str| {
+        time::OffsetDateTime::parse(
+            body["suggestedWindow"][k].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let (start, end) = (at("start"), at("end"));
+    // 90 days (+5 minutes' backdating): from about day 70 to about day 80.
+    let now = app.core.now();
+    assert!(
+        ((start - now) - time::Duration::days(70)).abs() < time::Duration::hours(1),
+        "{start} {now}"
+    );
+    assert!(
+        (end - start - time::Duration::days(10)).abs() < time::Duration::hours(1),
+        "{start} {end}"
+    );
+    let bad = app
+        .http
+        .get(format!("{}/nodot", client.url("renewalInfo")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let unknown = app
+        .http
+        .get(format!("{}/AAAA.AQID", client.url("renewalInfo")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+
+    // An order that replaces it: the successor is linked as its renewal, once.
+    let (_, next) = client
+        .issue_dns01(&app, "ari.example.test", Some(&id))
+        .await;
+    assert!(next.is_some());
+    let certs = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/projects/{}/certificates", app.project.id),
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    let list = certs.body["result"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "{}", certs.text);
+    assert_eq!(list[1]["renewedFromId"], list[0]["id"]);
+    assert_eq!(list[0]["renewedById"], list[1]["id"]);
+    let (again, _) = client
+        .issue_dns01(&app, "ari.example.test", Some(&id))
+        .await;
+    assert_problem(&again, 409, "alreadyReplaced");
 }

@@ -270,6 +270,22 @@ impl Store {
         row.as_ref().map(record_from_row).transpose()
     }
 
+    /// A project's own certificate with this serial (upper-case hex, no leading zero bytes).
+    pub async fn certificate_by_serial(
+        &self,
+        container: ContainerId,
+        serial_hex: &str,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
+        let row = sqlx::query(select_certificates!(
+            "WHERE c.container_id = $1 AND c.serial_number = $2 ORDER BY c.id LIMIT 1"
+        ))
+        .bind(container.0)
+        .bind(serial_hex)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
     /// The record with its order's bookkeeping (`None` for an imported certificate), in one
     /// query: what validation starts from.
     pub async fn certificate_with_order(

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod admin;
+mod ari;
 mod errors;
 mod objects;
 mod orders;

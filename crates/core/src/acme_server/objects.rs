@@ -151,6 +151,8 @@ pub struct Order {
     pub expires_at: OffsetDateTime,
     pub error: Option<Value>,
     pub certificate_id: Option<CertificateId>,
+    /// The ARI certificate identifier this order replaces.
+    pub replaces: Option<String>,
 }
 
 impl Order {
@@ -192,6 +194,7 @@ impl Order {
                 .transpose()
                 .map_err(|_| corrupt())?,
             certificate_id: row.certificate_id,
+            replaces: row.replaces,
         })
     }
 }

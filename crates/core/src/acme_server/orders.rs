@@ -113,6 +113,9 @@ impl Core {
                 leaf_lifetime.whole_days()
             )));
         }
+        if let Some(replaced) = &payload.replaces {
+            self.replaced_certificate(&signed.project, replaced).await?;
+        }
         let expires_at = now + ORDER_LIFETIME;
         let mut ids = Vec::new();
         let mut created = Vec::new();
@@ -314,6 +317,16 @@ impl Core {
             })?;
         let summary = certkeeper_domain::x509::summarize_der(&issued.der)
             .map_err(|e| AcmeError::internal(format!("issued certificate: {e}")))?;
+        // A `replaces` still unrenewed links the successor (checked again: another order may
+        // have replaced it since).
+        let renewed_from = match &order.replaces {
+            Some(id) => self
+                .replaced_certificate(project, id)
+                .await
+                .ok()
+                .map(|r| r.id),
+            None => None,
+        };
         let actor = Actor::AcmeAccount {
             id: account.id.clone(),
         };
@@ -328,7 +341,7 @@ impl Core {
             external_ref: Some(format!("acme-order:{}", order.id)),
             expires_at: now,
             at: now,
-            renewed_from: None,
+            renewed_from,
             issue_job_at: None,
         };
         let audit = |action, detail: serde_json::Value| NewAuditEvent {

@@ -42,6 +42,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/acme/{project}/authz/{id}", post(authz))
         .route("/acme/{project}/chall/{authz}/{kind}", post(challenge))
         .route("/acme/{project}/cert/{id}", post(certificate))
+        .route("/acme/{project}/renewal-info/{id}", get(renewal_info))
 }
 
 /// A response with the headers every ACME response carries.
@@ -449,6 +450,33 @@ async fn certificate(
         },
     )
     .await
+}
+
+/// How long clients are asked to wait before asking for renewal information again (RFC 9773
+/// suggests hours).
+const ARI_RETRY_AFTER_SECONDS: &str = "21600";
+
+/// `GET renewalInfo/{certID}` (RFC 9773): unauthenticated, like the directory.
+async fn renewal_info(
+    State(state): State<AppState>,
+    Path((project, id)): Path<(String, String)>,
+) -> Response {
+    let core = &state.core;
+    let (project, links) = match project_links(&state, &project).await {
+        Ok(p) => p,
+        Err(e) => return problem_response(core, None, &e),
+    };
+    match core.acme_renewal_info(&project, &id).await {
+        Ok((start, end)) => {
+            let mut r = json_response(StatusCode::OK, wire::renewal_info(start, end), None);
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(ARI_RETRY_AFTER_SECONDS),
+            );
+            finish(core, Some(&links), r)
+        }
+        Err(e) => problem_response(core, Some(&links), &e),
+    }
 }
 
 /// Unknown paths under `/acme/`: a problem document.

@@ -35,6 +35,7 @@ pub(super) fn directory(links: &Links) -> Value {
         "newOrder": links.endpoint("new-order"),
         "revokeCert": links.endpoint("revoke-cert"),
         "keyChange": links.endpoint("key-change"),
+        "renewalInfo": links.endpoint("renewal-info"),
         "meta": {
             "externalAccountRequired": false,
         },
@@ -110,4 +111,8 @@ pub(super) fn authorization(a: &Authorization, now: OffsetDateTime, links: &Link
         body["wildcard"] = true.into();
     }
     body
+}
+
+pub(super) fn renewal_info(start: OffsetDateTime, end: OffsetDateTime) -> Value {
+    json!({"suggestedWindow": {"start": rfc3339(start), "end": rfc3339(end)}})
 }
