@@ -330,7 +330,8 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Serve(_) => crate::serve::serve(config).await,
         Command::Project(cmd) => project(&config, cmd).await,
         Command::Acme(cmd) => {
-            let core = offline_core(&config).await?;
+            // EAB keys are sealed: the real master key.
+            let core = keyed_core(&config).await?;
             let done = crate::cli_lifecycle::acme(&core, &config, cmd).await;
             core.store().close().await;
             done

@@ -214,6 +214,28 @@ pub enum AcmeCommand {
         #[arg(long)]
         account: String,
     },
+    /// External account binding keys.
+    #[command(subcommand)]
+    Eab(EabCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EabCommand {
+    /// A new key for one account: prints its kid and HMAC key (shown only now).
+    Create {
+        #[arg(long)]
+        project: String,
+        /// Print JSON: {"kid", "hmacKey"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Whether the project's newAccount requires a binding (`true` or `false`).
+    Require {
+        #[arg(long)]
+        project: String,
+        #[arg(action = clap::ArgAction::Set)]
+        required: bool,
+    },
 }
 
 pub async fn acme(core: &Core, config: &Config, cmd: AcmeCommand) -> CliResult {
@@ -234,6 +256,26 @@ pub async fn acme(core: &Core, config: &Config, cmd: AcmeCommand) -> CliResult {
                 .map(|a| AcmeAccount::from_account(a, &links))
                 .collect();
             print(&accounts)
+        }
+        AcmeCommand::Eab(EabCommand::Create { project, json }) => {
+            let p = core.find_project(&project).await?;
+            let (kid, hmac) = core.create_acme_eab_key(&p).await?;
+            if json {
+                print(&serde_json::json!({"kid": kid, "hmacKey": hmac}))
+            } else {
+                println!("kid: {kid}\nhmacKey: {hmac}\n(the HMAC key is shown only this once)");
+                Ok(())
+            }
+        }
+        AcmeCommand::Eab(EabCommand::Require { project, required }) => {
+            let p = core.find_project(&project).await?;
+            core.set_acme_eab_required(&p, required).await?;
+            println!(
+                "external account binding is {} for project {}",
+                if required { "required" } else { "optional" },
+                p.name
+            );
+            Ok(())
         }
         AcmeCommand::Deactivate { project, account } => {
             let p = core.find_project(&project).await?;

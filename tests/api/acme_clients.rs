@@ -282,6 +282,78 @@ async fn lego_dns01_through_its_exec_provider_gets_a_wildcard() {
 }
 
 #[tokio::test]
+async fn lego_with_an_external_account_binding_from_the_cli() {
+    let ck = AcmeCertkeeper::start(Db::Sqlite).await;
+    let cli = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["--database", &ck._db.url])
+            .args(args)
+            .current_dir(ck.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    cli(&["acme", "eab", "require", "--project", "default", "true"]);
+    let key: Value = serde_json::from_slice(&cli(&[
+        "acme",
+        "eab",
+        "create",
+        "--project",
+        "default",
+        "--json",
+    ]))
+    .unwrap();
+    let (kid, hmac) = (
+        key["kid"].as_str().unwrap(),
+        key["hmacKey"].as_str().unwrap(),
+    );
+    let listen = format!("127.0.0.1:{}", ck.http01_port);
+    // Without the binding lego is refused; with it, it gets its certificate.
+    let refused = lego(
+        &ck,
+        &[
+            "-d",
+            "eab.example.test",
+            "--http",
+            "--http.port",
+            &listen,
+            "run",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr).to_lowercase();
+    assert!(said.contains("external account"), "{said}");
+    run_client(
+        &mut lego(
+            &ck,
+            &[
+                "--eab",
+                "--kid",
+                kid,
+                "--hmac",
+                hmac,
+                "-d",
+                "eab.example.test",
+                "--http",
+                "--http.port",
+                &listen,
+                "run",
+            ],
+        ),
+        "lego with EAB",
+    );
+    let cert = ck.dir.path().join("lego/certificates/eab.example.test.crt");
+    assert!(verify_with_openssl(&ck.root, &cert).contains("DNS:eab.example.test"));
+}
+
+#[tokio::test]
 async fn certbot_standalone_http01() {
     let ck = AcmeCertkeeper::start(Db::Sqlite).await;
     let state = ck.dir.path().join("certbot");

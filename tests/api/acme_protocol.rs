@@ -16,6 +16,7 @@ both_databases!(
     key_change_moves_the_account_to_a_new_key,
     operators_list_and_deactivate_accounts,
     renewal_information_and_replaces,
+    external_account_binding_when_required,
 );
 
 fn b64(bytes: &[u8]) -> String {
@@ -630,4 +631,73 @@ async fn renewal_information_and_replaces(db: Db) {
         .issue_dns01(&app, "ari.example.test", Some(&id))
         .await;
     assert_problem(&again, 409, "alreadyReplaced");
+}
+
+/// An external account binding over `client`'s key, MAC'd with `hmac` (base64url).
+fn eab(client: &Client, kid: &str, hmac: &str) -> Value {
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(hmac)
+        .unwrap();
+    let protected = b64(
+        json!({"alg": "HS256", "kid": kid, "url": client.url("newAccount")})
+            .to_string()
+            .as_bytes(),
+    );
+    let payload = b64(client.jwk().to_string().as_bytes());
+    let tag = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+        format!("{protected}.{payload}").as_bytes(),
+    );
+    json!({"protected": protected, "payload": payload, "signature": b64(tag.as_ref())})
+}
+
+async fn external_account_binding_when_required(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let (kid, hmac) = app.core.create_acme_eab_key(&app.project).await.unwrap();
+    app.core
+        .set_acme_eab_required(&app.project, true)
+        .await
+        .unwrap();
+    let client = Client::new(&app).await;
+    assert_eq!(client.directory["meta"]["externalAccountRequired"], true);
+    let new_account = client.url("newAccount");
+    let missing = client
+        .post(&new_account, Some(&json!({"termsOfServiceAgreed": true})))
+        .await;
+    assert_problem(&missing, 403, "externalAccountRequired");
+    let wrong = client
+        .post(
+            &new_account,
+            Some(&json!({"externalAccountBinding": eab(&client, &kid, &b64(b"not the key"))})),
+        )
+        .await;
+    assert_problem(&wrong, 403, "unauthorized");
+    let unknown = client
+        .post(
+            &new_account,
+            Some(&json!({"externalAccountBinding": eab(&client, "nope", &hmac)})),
+        )
+        .await;
+    assert_problem(&unknown, 403, "unauthorized");
+    let ok = client
+        .post(
+            &new_account,
+            Some(&json!({"externalAccountBinding": eab(&client, &kid, &hmac)})),
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{:?}", ok.body);
+    // One key, one account.
+    let other = Client::new(&app).await;
+    let reused = other
+        .post(
+            &new_account,
+            Some(&json!({"externalAccountBinding": eab(&other, &kid, &hmac)})),
+        )
+        .await;
+    assert_problem(&reused, 403, "unauthorized");
+    // The bound account keeps working without presenting it again.
+    let again = client
+        .post(&new_account, Some(&json!({"onlyReturnExisting": true})))
+        .await;
+    assert_eq!(again.status, 200);
 }

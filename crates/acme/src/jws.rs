@@ -215,35 +215,41 @@ impl Jws {
     }
 }
 
-/// An external account binding (RFC 8555 §7.3.4): the inner JWS, its MAC checked with the
-/// key of its `kid`. Answers the kid once `hmac_key_of(kid)` verifies, `url` matches and the
-/// payload is `account_key`.
+/// The key id an external account binding names, to look its HMAC key up by.
+pub fn eab_kid(eab: &Value) -> Result<String, JwsError> {
+    let body = serde_json::to_vec(eab).unwrap_or_default();
+    match parse_with(&body, Kind::Eab)?.header.key {
+        KeyRef::Kid(kid) => Ok(kid),
+        KeyRef::Jwk(_) => Err(JwsError::Malformed(
+            "the external account binding must name its key with \"kid\"".into(),
+        )),
+    }
+}
+
+/// An external account binding (RFC 8555 §7.3.4): the inner JWS, its MAC checked with
+/// `hmac_key` (the key of [`eab_kid`]). Answers the kid once the MAC verifies, `url` matches
+/// and the payload is `account_key`.
 pub fn verify_eab(
     eab: &Value,
     url: &str,
     account_key: &Jwk,
-    hmac_key_of: impl FnOnce(&str) -> Option<Vec<u8>>,
+    hmac_key: &[u8],
 ) -> Result<String, JwsError> {
+    let kid = eab_kid(eab)?;
     let body = serde_json::to_vec(eab).unwrap_or_default();
     let jws = parse_with(&body, Kind::Eab)?;
-    let KeyRef::Kid(kid) = &jws.header.key else {
-        return Err(JwsError::Malformed(
-            "the external account binding must name its key with \"kid\"".into(),
-        ));
-    };
     if jws.header.url != url {
         return Err(JwsError::Malformed(
             "the external account binding's url must be the newAccount URL".into(),
         ));
     }
-    let key = hmac_key_of(kid).ok_or(JwsError::Signature)?;
     let algorithm = match jws.header.alg.as_str() {
         "HS256" => ring::hmac::HMAC_SHA256,
         "HS384" => ring::hmac::HMAC_SHA384,
         _ => ring::hmac::HMAC_SHA512,
     };
     ring::hmac::verify(
-        &ring::hmac::Key::new(algorithm, &key),
+        &ring::hmac::Key::new(algorithm, hmac_key),
         &jws.signing_input(),
         &jws.signature,
     )
@@ -254,7 +260,7 @@ pub fn verify_eab(
             "the external account binding must sign the account's own key".into(),
         ));
     }
-    Ok(kid.clone())
+    Ok(kid)
 }
 
 #[cfg(test)]
@@ -369,24 +375,12 @@ mod tests {
             format!("{protected}.{payload}").as_bytes(),
         );
         let eab = serde_json::json!({"protected": protected, "payload": payload, "signature": b64(tag.as_ref())});
-        let kid = verify_eab(&eab, "https://x/new-account", &jwk, |k| {
-            (k == "kid-1").then(|| hmac.clone())
-        })
-        .unwrap();
+        assert_eq!(eab_kid(&eab).unwrap(), "kid-1");
+        let kid = verify_eab(&eab, "https://x/new-account", &jwk, &hmac).unwrap();
         assert_eq!(kid, "kid-1");
-        assert!(
-            verify_eab(&eab, "https://x/new-account", &jwk, |_| Some(
-                b"wrong".to_vec()
-            ))
-            .is_err()
-        );
-        assert!(verify_eab(&eab, "https://x/other", &jwk, |_| Some(hmac.clone())).is_err());
+        assert!(verify_eab(&eab, "https://x/new-account", &jwk, b"wrong").is_err());
+        assert!(verify_eab(&eab, "https://x/other", &jwk, &hmac).is_err());
         let (_, other) = p256();
-        assert!(
-            verify_eab(&eab, "https://x/new-account", &other, |_| Some(
-                hmac.clone()
-            ))
-            .is_err()
-        );
+        assert!(verify_eab(&eab, "https://x/new-account", &other, &hmac).is_err());
     }
 }

@@ -408,3 +408,122 @@ impl Store {
         Ok(n == 1)
     }
 }
+
+/// An external account binding key, its HMAC key sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeEabKeyRow {
+    pub kid: String,
+    pub container_id: ContainerId,
+    pub hmac_sealed: Vec<u8>,
+    pub bound_account: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+impl Store {
+    pub async fn insert_acme_eab_key(&self, row: &AcmeEabKeyRow) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO acme_eab_keys (kid, container_id, hmac_sealed, bound_account, created_at_ms) \
+             VALUES ($1, $2, $3, NULL, $4)",
+        )
+        .bind(&row.kid)
+        .bind(row.container_id.0)
+        .bind(row.hmac_sealed.clone())
+        .bind(to_ms(row.created_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn acme_eab_key(&self, kid: &str) -> Result<Option<AcmeEabKeyRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT kid, container_id, hmac_sealed, bound_account, created_at_ms FROM acme_eab_keys WHERE kid = $1",
+        )
+        .bind(kid)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| -> Result<AcmeEabKeyRow, StoreError> {
+            Ok(AcmeEabKeyRow {
+                kid: r.try_get("kid")?,
+                container_id: ContainerId(r.try_get("container_id")?),
+                hmac_sealed: r.try_get("hmac_sealed")?,
+                bound_account: r.try_get("bound_account")?,
+                created_at: from_ms(r.try_get("created_at_ms")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores a new account bound to an unused EAB key, in one transaction: `Ok(false)` (and
+    /// nothing stored) when the key was bound meanwhile or the account's key has an account.
+    pub async fn insert_acme_account_with_eab(
+        &self,
+        row: &AcmeAccountRow,
+        kid: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let bound = sqlx::query(
+            "UPDATE acme_eab_keys SET bound_account = $1 WHERE kid = $2 AND bound_account IS NULL",
+        )
+        .bind(&row.id)
+        .bind(kid)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !bound {
+            return Ok(false);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO acme_accounts (id, container_id, thumbprint, jwk, contacts, status, eab_kid, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (container_id, thumbprint) DO NOTHING",
+        )
+        .bind(&row.id)
+        .bind(row.container_id.0)
+        .bind(&row.thumbprint)
+        .bind(&row.jwk)
+        .bind(&row.contacts)
+        .bind(&row.status)
+        .bind(kid)
+        .bind(to_ms(row.created_at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Whether the project requires external account binding.
+    pub async fn acme_eab_required(&self, container: ContainerId) -> Result<bool, StoreError> {
+        let v: Option<i64> = sqlx::query_scalar(
+            "SELECT eab_required FROM acme_project_settings WHERE container_id = $1",
+        )
+        .bind(container.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(v.unwrap_or(0) != 0)
+    }
+
+    pub async fn set_acme_eab_required(
+        &self,
+        container: ContainerId,
+        required: bool,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO acme_project_settings (container_id, eab_required) VALUES ($1, $2) \
+             ON CONFLICT (container_id) DO UPDATE SET eab_required = excluded.eab_required",
+        )
+        .bind(container.0)
+        .bind(i64::from(required))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -39,7 +39,7 @@ use std::time::Duration;
 use sqlx::AnyPool;
 use sqlx::any::AnyConnectOptions;
 
-pub use acme::{AcmeAccountRow, AcmeAuthzRow, AcmeOrderRow};
+pub use acme::{AcmeAccountRow, AcmeAuthzRow, AcmeEabKeyRow, AcmeOrderRow};
 pub use apikeys::{NewApiKey, StoredApiKey};
 pub use certificates::{CertificatePage, InsertOutcome, NewCertificate, StoredCertificate};
 pub use collections::{CollectionFields, StoredCollection};

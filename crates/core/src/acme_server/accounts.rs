@@ -7,7 +7,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Account, AccountStatus, AcmeError, Links, Signed};
-use crate::Core;
+use crate::{Core, CoreError};
+
+/// What an EAB key is sealed under: it cannot be swapped for another record's secret.
+fn eab_aad(kid: &str) -> String {
+    format!("acme-eab:{kid}")
+}
 
 /// A random URL-safe id (128 bits).
 pub(crate) fn random_id() -> Result<String, AcmeError> {
@@ -86,11 +91,18 @@ impl Core {
                 "no account exists for this key",
             ));
         }
-        if payload.external_account_binding.is_some() {
-            return Err(AcmeError::malformed(
-                "this directory does not hand out external account bindings",
-            ));
-        }
+        let eab_kid = match &payload.external_account_binding {
+            Some(eab) => Some(self.check_eab(signed, eab).await?),
+            None if self.store.acme_eab_required(project.container_id).await? => {
+                return Err(AcmeError::new(
+                    ProblemType::ExternalAccountRequired,
+                    403,
+                    "this directory requires an external account binding; an operator creates \
+                     one with `certkeeper acme eab create`",
+                ));
+            }
+            None => None,
+        };
         let contacts = payload.contact.unwrap_or_default();
         check_contacts(&contacts)?;
         let row = AcmeAccountRow {
@@ -103,6 +115,23 @@ impl Core {
             eab_kid: None,
             created_at: self.now(),
         };
+        if let Some(kid) = &eab_kid {
+            let mut bound = row.clone();
+            bound.eab_kid = Some(kid.clone());
+            if self.store.insert_acme_account_with_eab(&bound, kid).await? {
+                return Ok((bound.try_into()?, true));
+            }
+            return match self
+                .store
+                .acme_account_by_key(project.container_id, &thumbprint)
+                .await?
+            {
+                Some(existing) => Ok((existing.try_into()?, false)),
+                None => Err(AcmeError::unauthorized(
+                    "this external account binding key was already used",
+                )),
+            };
+        }
         match self.store.insert_acme_account(&row).await? {
             Some(created) => Ok((created.try_into()?, true)),
             // Another request for the same key won the race: answer with its account.
@@ -115,6 +144,78 @@ impl Core {
                 Ok((existing.try_into()?, false))
             }
         }
+    }
+
+    /// Checks an external account binding; answers its key id. The key must be this project's
+    /// and not yet bound to an account.
+    async fn check_eab(&self, signed: &Signed, eab: &Value) -> Result<String, AcmeError> {
+        let kid = certkeeper_acme::jws::eab_kid(eab)?;
+        let unknown = || AcmeError::unauthorized("the external account binding's key is unknown");
+        let key = self
+            .store
+            .acme_eab_key(&kid)
+            .await?
+            .filter(|k| k.container_id == signed.project.container_id)
+            .ok_or_else(unknown)?;
+        if key.bound_account.is_some() {
+            return Err(AcmeError::unauthorized(
+                "this external account binding key was already used",
+            ));
+        }
+        let hmac = self
+            .master_key
+            .open(eab_aad(&kid).as_bytes(), &key.hmac_sealed)
+            .map_err(|e| AcmeError::internal(format!("unsealing an EAB key: {e}")))?;
+        certkeeper_acme::jws::verify_eab(eab, &signed.jws.header.url, &signed.jwk, &hmac).map_err(
+            |e| match e {
+                certkeeper_acme::jws::JwsError::Signature => {
+                    AcmeError::unauthorized("the external account binding's MAC does not verify")
+                }
+                other => other.into(),
+            },
+        )
+    }
+
+    /// A new external account binding key for `project`: its kid and base64url HMAC key, the
+    /// latter shown only now (stored sealed).
+    pub async fn create_acme_eab_key(
+        &self,
+        project: &Project,
+    ) -> Result<(String, String), CoreError> {
+        let kid = random_id().map_err(|e| CoreError::internal(e.detail))?;
+        let mut hmac = zeroize::Zeroizing::new([0u8; 32]);
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), hmac.as_mut())
+            .map_err(|_| CoreError::internal("the system random generator failed"))?;
+        let sealed = self
+            .master_key
+            .seal(eab_aad(&kid).as_bytes(), hmac.as_ref())
+            .map_err(CoreError::internal)?;
+        self.store
+            .insert_acme_eab_key(&certkeeper_store::AcmeEabKeyRow {
+                kid: kid.clone(),
+                container_id: project.container_id,
+                hmac_sealed: sealed,
+                bound_account: None,
+                created_at: self.now(),
+            })
+            .await?;
+        Ok((kid, certkeeper_acme::b64(hmac.as_ref())))
+    }
+
+    /// Whether `project`'s newAccount requires an external account binding.
+    pub async fn acme_eab_required(&self, project: &Project) -> Result<bool, AcmeError> {
+        Ok(self.store.acme_eab_required(project.container_id).await?)
+    }
+
+    pub async fn set_acme_eab_required(
+        &self,
+        project: &Project,
+        required: bool,
+    ) -> Result<(), CoreError> {
+        Ok(self
+            .store
+            .set_acme_eab_required(project.container_id, required)
+            .await?)
     }
 
     /// The account behind a `kid`, which must be this project's and still valid.

@@ -164,8 +164,12 @@ where
 
 async fn directory(State(state): State<AppState>, Path(project): Path<String>) -> Response {
     match project_links(&state, &project).await {
-        Ok((_, links)) => {
-            let r = json_response(StatusCode::OK, wire::directory(&links), None);
+        Ok((project, links)) => {
+            let eab_required = match state.core.acme_eab_required(&project).await {
+                Ok(r) => r,
+                Err(e) => return problem_response(&state.core, Some(&links), &e),
+            };
+            let r = json_response(StatusCode::OK, wire::directory(&links, eab_required), None);
             // The directory itself is cacheable and needs no nonce.
             let mut r = r;
             r.headers_mut().insert(

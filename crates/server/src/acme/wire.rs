@@ -28,7 +28,7 @@ pub(super) fn problem(e: &AcmeError) -> Value {
     body
 }
 
-pub(super) fn directory(links: &Links) -> Value {
+pub(super) fn directory(links: &Links, eab_required: bool) -> Value {
     json!({
         "newNonce": links.endpoint("new-nonce"),
         "newAccount": links.endpoint("new-account"),
@@ -37,7 +37,7 @@ pub(super) fn directory(links: &Links) -> Value {
         "keyChange": links.endpoint("key-change"),
         "renewalInfo": links.endpoint("renewal-info"),
         "meta": {
-            "externalAccountRequired": false,
+            "externalAccountRequired": eab_required,
         },
     })
 }

@@ -1,0 +1,16 @@
+-- External account binding for the ACME server: keys handed out per project (the HMAC key
+-- sealed under the master key), each bound to the one account it created; and whether a
+-- project requires one.
+
+CREATE TABLE acme_eab_keys (
+    kid           TEXT    PRIMARY KEY,
+    container_id  INTEGER NOT NULL REFERENCES projects (container_id),
+    hmac_sealed   BLOB    NOT NULL,
+    bound_account TEXT    NULL,
+    created_at_ms INTEGER NOT NULL
+);
+
+CREATE TABLE acme_project_settings (
+    container_id  INTEGER PRIMARY KEY REFERENCES projects (container_id),
+    eab_required  INTEGER NOT NULL
+);
