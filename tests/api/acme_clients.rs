@@ -84,6 +84,22 @@ impl AcmeCertkeeper {
         }
     }
 
+    /// A one-shot command on this server's database; its standard output.
+    pub fn cli(&self, args: &[&str]) -> Vec<u8> {
+        let out = Command::new(BIN)
+            .args(["--database", &self._db.url])
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
     /// The project's inventory, through the API.
     pub async fn inventory(&self) -> Vec<Value> {
         let client = reqwest::Client::builder()
@@ -194,20 +210,7 @@ async fn lego_http01_issues_renews_and_fills_the_inventory(db: Db) {
     verify_with_openssl(&ck.root, &cert);
 
     // The CLI lists the account lego registered, and deactivates it.
-    let cli = |args: &[&str]| -> Value {
-        let out = Command::new(BIN)
-            .args(["--database", &ck._db.url])
-            .args(args)
-            .current_dir(ck.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
+    let cli = |args: &[&str]| -> Value { serde_json::from_slice(&ck.cli(args)).unwrap() };
     let accounts = cli(&["acme", "accounts", "--project", "default"]);
     assert_eq!(accounts.as_array().unwrap().len(), 1, "{accounts}");
     assert_eq!(
@@ -284,20 +287,7 @@ async fn lego_dns01_through_its_exec_provider_gets_a_wildcard() {
 #[tokio::test]
 async fn lego_with_an_external_account_binding_from_the_cli() {
     let ck = AcmeCertkeeper::start(Db::Sqlite).await;
-    let cli = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .args(["--database", &ck._db.url])
-            .args(args)
-            .current_dir(ck.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
+    let cli = |args: &[&str]| ck.cli(args);
     cli(&["acme", "eab", "require", "--project", "default", "true"]);
     let key: Value = serde_json::from_slice(&cli(&[
         "acme",

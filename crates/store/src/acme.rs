@@ -117,6 +117,29 @@ fn authz_row(r: &AnyRow) -> Result<AcmeAuthzRow, StoreError> {
     })
 }
 
+/// Inserts an account unless its key already has one in the project; whether it did.
+async fn insert_account_on(
+    tx: &mut crate::WriteTx,
+    row: &AcmeAccountRow,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "INSERT INTO acme_accounts (id, container_id, thumbprint, jwk, contacts, status, eab_kid, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (container_id, thumbprint) DO NOTHING",
+    )
+    .bind(&row.id)
+    .bind(row.container_id.0)
+    .bind(&row.thumbprint)
+    .bind(&row.jwk)
+    .bind(&row.contacts)
+    .bind(&row.status)
+    .bind(&row.eab_kid)
+    .bind(to_ms(row.created_at))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 const ORDER_SELECT: &str = "SELECT id, container_id, account_id, status, identifiers, authorizations, \
      not_before_ms, not_after_ms, expires_at_ms, error, certificate_id, replaces, created_at_ms \
      FROM acme_orders";
@@ -131,22 +154,7 @@ impl Store {
         row: &AcmeAccountRow,
     ) -> Result<Option<AcmeAccountRow>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO acme_accounts (id, container_id, thumbprint, jwk, contacts, status, eab_kid, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (container_id, thumbprint) DO NOTHING",
-        )
-        .bind(&row.id)
-        .bind(row.container_id.0)
-        .bind(&row.thumbprint)
-        .bind(&row.jwk)
-        .bind(&row.contacts)
-        .bind(&row.status)
-        .bind(&row.eab_kid)
-        .bind(to_ms(row.created_at))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let inserted = insert_account_on(&mut tx, row).await?;
         tx.commit().await?;
         Ok(inserted.then(|| row.clone()))
     }
@@ -475,23 +483,11 @@ impl Store {
         if !bound {
             return Ok(false);
         }
-        let inserted = sqlx::query(
-            "INSERT INTO acme_accounts (id, container_id, thumbprint, jwk, contacts, status, eab_kid, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (container_id, thumbprint) DO NOTHING",
-        )
-        .bind(&row.id)
-        .bind(row.container_id.0)
-        .bind(&row.thumbprint)
-        .bind(&row.jwk)
-        .bind(&row.contacts)
-        .bind(&row.status)
-        .bind(kid)
-        .bind(to_ms(row.created_at))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !inserted {
+        let bound_row = AcmeAccountRow {
+            eab_kid: Some(kid.to_string()),
+            ..row.clone()
+        };
+        if !insert_account_on(&mut tx, &bound_row).await? {
             return Ok(false);
         }
         tx.commit().await?;

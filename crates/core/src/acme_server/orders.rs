@@ -199,14 +199,7 @@ impl Core {
     /// The authorization `id`, which must be the signer's. A payload of
     /// `{"status": "deactivated"}` deactivates it.
     pub async fn acme_authz(&self, signed: &Signed, id: &str) -> Result<Authorization, AcmeError> {
-        let account = signed.account()?;
-        let row = self
-            .store
-            .acme_authz(id)
-            .await?
-            .filter(|r| r.account_id == account.id)
-            .ok_or_else(|| AcmeError::not_found("no such authorization for this account"))?;
-        let mut authz = Authorization::try_from(row)?;
+        let mut authz = self.acme_authz_of(signed, id).await?;
         if let Some(payload) = signed.payload()? {
             if payload.get("status").and_then(|s| s.as_str()) != Some("deactivated") {
                 return Err(AcmeError::malformed(

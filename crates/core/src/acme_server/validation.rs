@@ -68,7 +68,12 @@ impl Core {
         Ok((fresh, c))
     }
 
-    async fn acme_authz_of(&self, signed: &Signed, id: &str) -> Result<Authorization, AcmeError> {
+    /// The authorization `id`, which must be the signer's.
+    pub(super) async fn acme_authz_of(
+        &self,
+        signed: &Signed,
+        id: &str,
+    ) -> Result<Authorization, AcmeError> {
         let account = signed.account()?;
         let row = self
             .store
