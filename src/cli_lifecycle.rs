@@ -217,6 +217,10 @@ pub enum AcmeCommand {
     /// External account binding keys.
     #[command(subcommand)]
     Eab(EabCommand),
+    /// The project's ACME policy: `{"allowedSuffixes": [...], "maxLifetimeDays": N,
+    /// "keyTypes": ["ec-p256", "ec-p384", "rsa", "ed25519"]}` (empty: no limit).
+    #[command(subcommand)]
+    Policy(SettingsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -276,6 +280,15 @@ pub async fn acme(core: &Core, config: &Config, cmd: AcmeCommand) -> CliResult {
                 p.name
             );
             Ok(())
+        }
+        AcmeCommand::Policy(SettingsCommand::Show { project }) => {
+            let p = core.find_project(&project).await?;
+            print(&core.acme_policy(&p).await?)
+        }
+        AcmeCommand::Policy(SettingsCommand::Set { project, json }) => {
+            let p = core.find_project(&project).await?;
+            let policy: certkeeper_core::acme_server::AcmePolicy = body(&json)?;
+            print(&core.set_acme_policy(&p, policy).await?)
         }
         AcmeCommand::Deactivate { project, account } => {
             let p = core.find_project(&project).await?;

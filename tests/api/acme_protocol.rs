@@ -17,6 +17,7 @@ both_databases!(
     operators_list_and_deactivate_accounts,
     renewal_information_and_replaces,
     external_account_binding_when_required,
+    the_project_policy_limits_names_keys_and_lifetime,
 );
 
 fn b64(bytes: &[u8]) -> String {
@@ -700,4 +701,49 @@ async fn external_account_binding_when_required(db: Db) {
         .post(&new_account, Some(&json!({"onlyReturnExisting": true})))
         .await;
     assert_eq!(again.status, 200);
+}
+
+async fn the_project_policy_limits_names_keys_and_lifetime(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let policy: certkeeper_core::acme_server::AcmePolicy = serde_json::from_value(
+        json!({"allowedSuffixes": ["example.test"], "maxLifetimeDays": 7, "keyTypes": ["ec-p256"]}),
+    )
+    .unwrap();
+    app.core
+        .set_acme_policy(&app.project, policy)
+        .await
+        .unwrap();
+    let mut client = Client::new(&app).await;
+    client.register().await;
+    let refused = client
+        .post(&client.url("newOrder"), Some(&json!({"identifiers": [{"type": "dns", "value": "www.other.test"}, {"type": "dns", "value": "ok.example.test"}]})))
+        .await;
+    assert_problem(&refused, 400, "rejectedIdentifier");
+    assert_eq!(
+        refused.body["subproblems"][0]["identifier"]["value"],
+        "www.other.test"
+    );
+    // Within policy: a P-256 key, valid for the policy's 7 days, not the server's 90.
+    let (_, pem) = client.issue_dns01(&app, "ok.example.test", None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leaf.pem");
+    std::fs::write(&path, pem.unwrap()).unwrap();
+    // The test clock is the real time at start: openssl's "still valid in N seconds" brackets
+    // the end between 6 and 8 days from now.
+    let valid_in = |days: i64| {
+        std::process::Command::new("openssl")
+            .args([
+                "x509",
+                "-noout",
+                "-checkend",
+                &(days * 86400).to_string(),
+                "-in",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(valid_in(6) && !valid_in(8), "a 7-day certificate");
 }

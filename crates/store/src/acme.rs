@@ -505,6 +505,34 @@ impl Store {
         Ok(v.unwrap_or(0) != 0)
     }
 
+    /// The project's ACME policy (JSON), if one was set.
+    pub async fn acme_policy(&self, container: ContainerId) -> Result<Option<String>, StoreError> {
+        let v: Option<Option<String>> =
+            sqlx::query_scalar("SELECT policy FROM acme_project_settings WHERE container_id = $1")
+                .bind(container.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(v.flatten())
+    }
+
+    pub async fn set_acme_policy(
+        &self,
+        container: ContainerId,
+        policy: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO acme_project_settings (container_id, eab_required, policy) VALUES ($1, 0, $2) \
+             ON CONFLICT (container_id) DO UPDATE SET policy = excluded.policy",
+        )
+        .bind(container.0)
+        .bind(policy)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn set_acme_eab_required(
         &self,
         container: ContainerId,

@@ -12,6 +12,7 @@ mod ari;
 mod errors;
 mod objects;
 mod orders;
+mod policy;
 mod validation;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use serde_json::Value;
 
 pub use errors::{AcmeError, Subproblem};
 pub use objects::{Account, AccountStatus, Authorization, Challenge, Identifier, Order};
+pub use policy::AcmePolicy;
 
 use crate::Core;
 

@@ -84,10 +84,20 @@ impl Core {
                 "an order needs 1 to {MAX_IDENTIFIERS} identifiers"
             )));
         }
+        let policy = self.acme_policy(&signed.project).await?;
         let mut parsed = Vec::new();
         let mut subproblems = Vec::new();
         for id in &payload.identifiers {
             match parse_identifier(id) {
+                Ok((name, _)) if !policy.allows_name(&name) => subproblems.push(Subproblem {
+                    problem: ProblemType::RejectedIdentifier,
+                    detail: format!(
+                        "{:?} is not allowed in this project (allowed: {})",
+                        id.value,
+                        policy.allowed_suffixes.join(", ")
+                    ),
+                    identifier: id.value.clone(),
+                }),
                 Ok(p) => parsed.push(p),
                 Err(s) => subproblems.push(s),
             }
@@ -232,6 +242,16 @@ impl Core {
         let der = certkeeper_acme::unb64(&payload.csr)
             .ok_or_else(|| AcmeError::new(ProblemType::BadCsr, 400, "csr is not base64url"))?;
         let csr = certkeeper_acme::csr::parse(&der)?;
+        if !self.acme_policy(&signed.project).await?.allows_key(csr.key) {
+            return Err(AcmeError::new(
+                ProblemType::BadCsr,
+                400,
+                format!(
+                    "{} keys are not allowed in this project",
+                    csr.key.policy_name()
+                ),
+            ));
+        }
         let mut wanted: Vec<String> = order.identifiers.iter().map(|i| i.value.clone()).collect();
         wanted.sort();
         if csr.names != wanted {
@@ -294,9 +314,15 @@ impl Core {
         let mut names: Vec<String> = order.identifiers.iter().map(|i| i.value.clone()).collect();
         names.sort_by_key(|n| (Some(n) != csr.common_name.as_ref(), n.starts_with("*.")));
         let leaf_names: Vec<LeafName> = names.iter().cloned().map(LeafName::Dns).collect();
+        let longest = match self.acme_policy(project).await?.max_lifetime_days {
+            Some(days) => issuance
+                .leaf_lifetime
+                .min(time::Duration::days(i64::from(days))),
+            None => issuance.leaf_lifetime,
+        };
         let lifetime = match (order.not_before, order.not_after) {
-            (_, Some(na)) if na > now => (na - now).min(issuance.leaf_lifetime),
-            _ => issuance.leaf_lifetime,
+            (_, Some(na)) if na > now => (na - now).min(longest),
+            _ => longest,
         };
         let issued = issuance
             .ca

@@ -1,6 +1,6 @@
 -- External account binding for the ACME server: keys handed out per project (the HMAC key
 -- sealed under the master key), each bound to the one account it created; and whether a
--- project requires one.
+-- project requires one, with the rest of its ACME policy.
 
 CREATE TABLE acme_eab_keys (
     kid           TEXT    PRIMARY KEY,
@@ -12,5 +12,7 @@ CREATE TABLE acme_eab_keys (
 
 CREATE TABLE acme_project_settings (
     container_id  INTEGER PRIMARY KEY REFERENCES projects (container_id),
-    eab_required  INTEGER NOT NULL
+    eab_required  INTEGER NOT NULL,
+    -- JSON: allowed name suffixes, maximum lifetime, allowed key types (null: no limits).
+    policy        TEXT    NULL
 );
