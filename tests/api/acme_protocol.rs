@@ -628,6 +628,20 @@ async fn renewal_information_and_replaces(db: Db) {
     assert_eq!(list.len(), 2, "{}", certs.text);
     assert_eq!(list[1]["renewedFromId"], list[0]["id"]);
     assert_eq!(list[0]["renewedById"], list[1]["id"]);
+    // The ACME client holds the key, not certkeeper.
+    let exporter = app.export_key(certkeeper_domain::apikey::Role::Admin).await;
+    app.call(
+        reqwest::Method::GET,
+        &format!(
+            "{}/{}/private-key",
+            app.certs_path(&app.project),
+            list[0]["id"]
+        ),
+        Some(&exporter),
+        None,
+    )
+    .await
+    .assert_error(409, "does not hold the private key");
     let (again, _) = client
         .issue_dns01(&app, "ari.example.test", Some(&id))
         .await;

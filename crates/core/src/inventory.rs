@@ -284,10 +284,17 @@ impl Core {
         let sealed = stored
             .private_key_sealed
             .ok_or_else(|| CoreError::Conflict {
-                message: format!(
-                    "certificate {id} has no private key yet (status {})",
-                    record.status_at(self.now()).as_str()
-                ),
+                message: match stored.der {
+                    // Issued or imported without one: the requester (an ACME client, or
+                    // whoever imported it) holds the key.
+                    Some(_) => format!(
+                        "certkeeper does not hold the private key of certificate {id}; its requester does"
+                    ),
+                    None => format!(
+                        "certificate {id} has no private key yet (status {})",
+                        record.status_at(self.now()).as_str()
+                    ),
+                },
                 existing: None,
             })?;
         let der = self
