@@ -242,7 +242,8 @@ impl Core {
         let der = certkeeper_acme::unb64(&payload.csr)
             .ok_or_else(|| AcmeError::new(ProblemType::BadCsr, 400, "csr is not base64url"))?;
         let csr = certkeeper_acme::csr::parse(&der)?;
-        if !self.acme_policy(&signed.project).await?.allows_key(csr.key) {
+        let policy = self.acme_policy(&signed.project).await?;
+        if !policy.allows_key(csr.key) {
             return Err(AcmeError::new(
                 ProblemType::BadCsr,
                 400,
@@ -275,7 +276,10 @@ impl Core {
                 "the order is already being finalized",
             ));
         }
-        match self.issue_for_order(signed, &order, &csr).await {
+        match self
+            .issue_for_order(signed, &order, &csr, policy.max_lifetime_days)
+            .await
+        {
             Ok(certificate) => {
                 self.store
                     .move_acme_order(id, "processing", "valid", None, Some(certificate))
@@ -304,6 +308,7 @@ impl Core {
         signed: &Signed,
         order: &Order,
         csr: &certkeeper_acme::csr::CsrRequest,
+        max_lifetime_days: Option<u32>,
     ) -> Result<certkeeper_domain::ids::CertificateId, AcmeError> {
         let account = signed.account()?;
         let project = &signed.project;
@@ -314,7 +319,7 @@ impl Core {
         let mut names: Vec<String> = order.identifiers.iter().map(|i| i.value.clone()).collect();
         names.sort_by_key(|n| (Some(n) != csr.common_name.as_ref(), n.starts_with("*.")));
         let leaf_names: Vec<LeafName> = names.iter().cloned().map(LeafName::Dns).collect();
-        let longest = match self.acme_policy(project).await?.max_lifetime_days {
+        let longest = match max_lifetime_days {
             Some(days) => issuance
                 .leaf_lifetime
                 .min(time::Duration::days(i64::from(days))),
