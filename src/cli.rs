@@ -376,7 +376,8 @@ async fn keyed_core(config: &Config) -> Result<Core, Box<dyn std::error::Error>>
 }
 
 async fn ca_show(config: &Config) -> CliResult {
-    let core = crate::serve::full_core(config).await?;
+    let core =
+        crate::serve::full_core(config, &crate::serve::configured_public_url(config)).await?;
     print!("{}", core.builtin_root_pem()?);
     core.store().close().await;
     Ok(())

@@ -45,13 +45,28 @@ pub(crate) fn notify_config(
     })
 }
 
-/// The core with everything `serve` needs: master key, built-in CA, DNS checker.
-pub(crate) async fn full_core(config: &Config) -> Result<Core, Box<dyn std::error::Error>> {
+/// The public URL as configured, for commands that do not bind the listener: `--public-url`,
+/// else the configured listen address.
+pub(crate) fn configured_public_url(config: &Config) -> String {
+    config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{}://{}", config.tls.scheme(), config.listen))
+}
+
+/// The core with everything `serve` needs: master key, built-in CA (naming its CRL and OCSP
+/// responder under `public_url`), DNS checker.
+pub(crate) async fn full_core(
+    config: &Config,
+    public_url: &str,
+) -> Result<Core, Box<dyn std::error::Error>> {
     let store = Store::connect_with(&config.database, config.store_options()).await?;
     let master_key =
         certkeeper_core::masterkey::load_or_create(&store, &config.master_key_file).await?;
     let now = time::OffsetDateTime::now_utc();
-    let ca = certkeeper_core::issuance::load_or_create_ca(&store, &master_key, now).await?;
+    let ca = certkeeper_core::issuance::load_or_create_ca(&store, &master_key, now)
+        .await?
+        .with_revocation_urls(certkeeper_server::pki::revocation_urls(public_url));
     let dns = match config.dns_resolver {
         Some(addr) => {
             certkeeper_dns::Dns01Checker::with_server(addr, certkeeper_dns::DEFAULT_TIMEOUT)?
@@ -113,16 +128,16 @@ pub(crate) async fn full_core(config: &Config) -> Result<Core, Box<dyn std::erro
 }
 
 pub(crate) async fn serve(config: Config) -> CliResult {
-    let core = full_core(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
-    let tls = crate::listener::start(&core, &config.tls, addr)?;
     let public_url = config
         .public_url
         .clone()
         .unwrap_or_else(|| format!("{}://{addr}", config.tls.scheme()));
+    let core = full_core(&config, &public_url).await?;
+    let tls = crate::listener::start(&core, &config.tls, addr)?;
     let mut out = std::io::stdout().lock();
     if let Some((project, created)) = core.bootstrap().await? {
         writeln!(

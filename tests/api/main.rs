@@ -18,4 +18,5 @@ mod openapi;
 mod receivers;
 mod renewals;
 mod reports;
+mod revocation;
 mod tls;

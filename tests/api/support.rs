@@ -245,7 +245,8 @@ impl TestApp {
             time::OffsetDateTime::now_utc(),
         )
         .await
-        .expect("built-in CA");
+        .expect("built-in CA")
+        .with_revocation_urls(certkeeper_server::pki::revocation_urls(&self.base));
         let resolver = self.dns_setup.resolver.unwrap_or(self.dns.addr());
         let issuance = builtin_issuance(ca, resolver, &self.dns_setup);
         Core::new(store, self.clock.clone(), master_key)
@@ -254,6 +255,11 @@ impl TestApp {
     }
 
     async fn spawn_full(db: Db, setup: IssuerSetup, dns_setup: DnsSetup) -> Self {
+        // Bound first: the CA names its CRL and OCSP URLs under the listener's address.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
         let db = TestDb::new(db).await;
         let store = Store::connect(&db.url).await.expect("connect store");
         let master_key =
@@ -269,7 +275,10 @@ impl TestApp {
             time::OffsetDateTime::now_utc(),
         )
         .await
-        .expect("built-in CA");
+        .expect("built-in CA")
+        .with_revocation_urls(certkeeper_server::pki::revocation_urls(&format!(
+            "http://{addr}"
+        )));
         let (default_issuer, acme, pebble, pebble_dns) = match setup {
             IssuerSetup::Builtin => (
                 certkeeper_core::issuance::IssuerKind::Builtin,
@@ -325,10 +334,6 @@ impl TestApp {
             .create_api_key(Actor::Cli, "test-admin", Role::Admin, None, false, &[])
             .await
             .expect("key");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let state = AppState {
             core: core.clone(),
             public_url: format!("http://{addr}"),

@@ -166,6 +166,41 @@ impl Jwk {
         }
     }
 
+    /// Whether this is the key of a certificate whose SubjectPublicKeyInfo is `spki_der`
+    /// (revokeCert signed by the certificate's own key).
+    pub fn matches_spki(&self, spki_der: &[u8]) -> bool {
+        use x509_parser::prelude::FromDer;
+        use x509_parser::public_key::PublicKey;
+        use x509_parser::x509::SubjectPublicKeyInfo;
+        let Ok((_, spki)) = SubjectPublicKeyInfo::from_der(spki_der) else {
+            return false;
+        };
+        let decode = |s: &str| unb64(s).unwrap_or_default();
+        let unsigned = |b: &[u8]| {
+            b.iter()
+                .skip_while(|x| **x == 0)
+                .copied()
+                .collect::<Vec<u8>>()
+        };
+        match (self, spki.parsed()) {
+            (Jwk::Ec { x, y, .. }, Ok(PublicKey::EC(point))) => {
+                let mut expected = vec![4u8];
+                expected.extend(decode(x));
+                expected.extend(decode(y));
+                point.data() == expected.as_slice()
+            }
+            (Jwk::Rsa { n, e }, Ok(PublicKey::RSA(rsa))) => {
+                unsigned(rsa.modulus) == unsigned(&decode(n))
+                    && unsigned(rsa.exponent) == unsigned(&decode(e))
+            }
+            (Jwk::Ed25519 { x }, _) => {
+                spki.algorithm.algorithm.to_id_string() == "1.3.101.112"
+                    && spki.subject_public_key.data.as_ref() == decode(x).as_slice()
+            }
+            _ => false,
+        }
+    }
+
     /// Whether `signature` over `message` verifies under this key with `alg`.
     pub fn verify(&self, alg: &str, message: &[u8], signature: &[u8]) -> bool {
         if alg != self.alg() {

@@ -4,11 +4,17 @@
 //!
 //! The hierarchy is a root and one intermediate, both ECDSA P-256. Leaves are ECDSA P-256,
 //! with the requested DNS names as SANs (the first also as CN), a random 128-bit serial,
-//! EKU serverAuth, and a configurable lifetime.
+//! EKU serverAuth, and a configurable lifetime. Once [`BuiltinCa::with_revocation_urls`] is
+//! set, every leaf names the CRL ([`crl`]) and the OCSP responder ([`ocsp`]) it can be
+//! checked at.
+
+pub mod crl;
+pub mod ocsp;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CrlDistributionPoint, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    SanType, SerialNumber,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 use rustls_pki_types::CertificateDer;
@@ -25,7 +31,7 @@ pub const INTERMEDIATE_LIFETIME: Duration = Duration::days(10 * 365);
 /// The default leaf lifetime.
 pub const DEFAULT_LEAF_LIFETIME: Duration = Duration::days(90);
 /// Leaves start this much before "now", so clients with a slow clock accept them.
-const BACKDATE: Duration = Duration::minutes(5);
+pub(crate) const BACKDATE: Duration = Duration::minutes(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
@@ -35,6 +41,8 @@ pub enum CaError {
     Material(String),
     #[error("the system random generator failed")]
     Random,
+    #[error("encoding failed: {0}")]
+    Encoding(String),
     #[error("a certificate needs at least one name")]
     NoNames,
     #[error(
@@ -64,7 +72,7 @@ pub struct Issued {
     pub chain: Vec<Vec<u8>>,
 }
 
-fn random_serial() -> Result<SerialNumber, CaError> {
+pub(crate) fn random_serial() -> Result<SerialNumber, CaError> {
     // A constant 0x01 prefix, then 128 random bits: the serial is always 17 bytes (RFC 5280
     // allows 20) and positive whatever the random bytes are, so no leading zero is stripped.
     let mut bytes = [0u8; 17];
@@ -134,12 +142,27 @@ pub fn generate(organization: &str, now: OffsetDateTime) -> Result<CaMaterial, C
     })
 }
 
+/// Where relying parties check a leaf's revocation: absolute URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationUrls {
+    /// The CRL (DER), named in the CRL Distribution Points extension.
+    pub crl: String,
+    /// The OCSP responder, named in Authority Information Access.
+    pub ocsp: String,
+}
+
 /// The CA ready to sign: the intermediate's key and certificate in memory.
 pub struct BuiltinCa {
     intermediate: Issuer<'static, KeyPair>,
     intermediate_der: Vec<u8>,
     root_der: Vec<u8>,
     intermediate_not_after: OffsetDateTime,
+    /// The intermediate's subject, DER, and its public key's bits: what OCSP CertIDs hash.
+    intermediate_name_der: Vec<u8>,
+    intermediate_key_bits: Vec<u8>,
+    /// Its subject key identifier: a CRL's authority key identifier must repeat it.
+    intermediate_ski: Option<Vec<u8>>,
+    revocation: Option<RevocationUrls>,
 }
 
 impl std::fmt::Debug for BuiltinCa {
@@ -160,7 +183,29 @@ impl BuiltinCa {
             intermediate_der: material.intermediate_der.clone(),
             root_der: material.root_der.clone(),
             intermediate_not_after: parsed.validity().not_after.to_datetime(),
+            intermediate_name_der: parsed.tbs_certificate.subject.as_raw().to_vec(),
+            intermediate_key_bits: parsed.public_key().subject_public_key.data.to_vec(),
+            intermediate_ski: parsed
+                .iter_extensions()
+                .find_map(|e| match e.parsed_extension() {
+                    x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => {
+                        Some(k.0.to_vec())
+                    }
+                    _ => None,
+                }),
+            revocation: None,
         })
+    }
+
+    /// Names `urls` in every leaf issued from now on (not in the listener's own certificate,
+    /// which is not in the inventory and so never revoked).
+    pub fn with_revocation_urls(mut self, urls: RevocationUrls) -> Self {
+        self.revocation = Some(urls);
+        self
+    }
+
+    pub fn revocation_urls(&self) -> Option<&RevocationUrls> {
+        self.revocation.as_ref()
     }
 
     /// The root certificate (DER) that relying parties must trust.
@@ -180,20 +225,30 @@ impl BuiltinCa {
             .iter()
             .map(|n| LeafName::Dns(n.to_string()))
             .collect::<Vec<_>>();
-        self.issue_names(&sans, now, lifetime)
+        self.issue_leaf(&sans, now, lifetime, true)
     }
 
-    /// [`Self::issue`] for any [`LeafName`]s, addresses included (the listener's own
-    /// certificate).
+    /// [`Self::issue`] for any [`LeafName`]s, addresses included, without revocation URLs:
+    /// the listener's own certificate, which lives in memory only.
     pub fn issue_names(
         &self,
         names: &[LeafName],
         now: OffsetDateTime,
         lifetime: Duration,
     ) -> Result<Issued, CaError> {
+        self.issue_leaf(names, now, lifetime, false)
+    }
+
+    fn issue_leaf(
+        &self,
+        names: &[LeafName],
+        now: OffsetDateTime,
+        lifetime: Duration,
+        revocable: bool,
+    ) -> Result<Issued, CaError> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let cert = self
-            .leaf_params(names, now, lifetime)?
+            .leaf_params(names, now, lifetime, revocable)?
             .signed_by(&key, &self.intermediate)?;
         Ok(Issued {
             der: cert.der().to_vec(),
@@ -214,7 +269,7 @@ impl BuiltinCa {
     ) -> Result<IssuedForKey, CaError> {
         let public = rcgen::SubjectPublicKeyInfo::from_der(spki_der)?;
         let cert = self
-            .leaf_params(names, now, lifetime)?
+            .leaf_params(names, now, lifetime, true)?
             .signed_by(&public, &self.intermediate)?;
         Ok(IssuedForKey {
             der: cert.der().to_vec(),
@@ -228,12 +283,13 @@ impl BuiltinCa {
     }
 
     /// A leaf's parameters: SANs, CN (the first name), serverAuth, a random serial, the
-    /// lifetime checked against the intermediate's.
+    /// lifetime checked against the intermediate's, and (`revocable`) the revocation URLs.
     fn leaf_params(
         &self,
         names: &[LeafName],
         now: OffsetDateTime,
         lifetime: Duration,
+        revocable: bool,
     ) -> Result<CertificateParams, CaError> {
         let first = names.first().ok_or(CaError::NoNames)?;
         if lifetime < Duration::HOUR || now + lifetime > self.intermediate_not_after {
@@ -259,6 +315,12 @@ impl BuiltinCa {
         params.not_after = now + lifetime;
         params.serial_number = Some(random_serial()?);
         params.use_authority_key_identifier_extension = true;
+        if let Some(urls) = self.revocation.as_ref().filter(|_| revocable) {
+            params.crl_distribution_points = vec![CrlDistributionPoint {
+                uris: vec![urls.crl.clone()],
+            }];
+            params.custom_extensions = vec![ocsp::aia_extension(&urls.ocsp)?];
+        }
         Ok(params)
     }
 }

@@ -16,6 +16,7 @@ pub mod notifications;
 mod provider_flow;
 mod renewal;
 pub mod reports;
+pub mod revocation;
 pub mod scheduler;
 
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub struct Core {
     scheduler_wake: Arc<tokio::sync::Notify>,
     notify: notifications::NotifyConfig,
     acme: Arc<acme_server::AcmeServer>,
+    revocation: Arc<revocation::RevocationState>,
 }
 
 impl Core {
@@ -59,6 +61,7 @@ impl Core {
             scheduler_wake: Arc::new(tokio::sync::Notify::new()),
             notify: notifications::NotifyConfig::default(),
             acme,
+            revocation: Arc::default(),
         }
     }
 

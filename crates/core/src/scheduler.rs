@@ -92,6 +92,17 @@ impl Scheduler {
                 .ensure_job(kind, "*", self.core.now())
                 .await?;
         }
+        // The CRL is the built-in CA's: a server without one has nothing to publish.
+        if self.core.issuance.is_some() {
+            self.core
+                .store
+                .ensure_job(
+                    JobKind::PublishCrl,
+                    certkeeper_store::CRL_JOB_SUBJECT,
+                    self.core.now(),
+                )
+                .await?;
+        }
         Ok(())
     }
 
@@ -283,6 +294,7 @@ impl Core {
             JobKind::Renew => Ok(self.run_renew_job(parse_subject(job)?).await?),
             JobKind::Notify => Ok(self.run_notify_job().await?),
             JobKind::Deliver => Ok(self.run_deliver_job(parse_subject(job)?.0).await?),
+            JobKind::PublishCrl => Ok(self.run_crl_job().await?),
         }
     }
 }

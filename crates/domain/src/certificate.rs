@@ -90,6 +90,8 @@ pub enum CertificateStatus {
     Rejected,
     /// Created; its order was canceled before issuance.
     Canceled,
+    /// Issued by certkeeper's CA, then revoked (whatever its dates say).
+    Revoked,
 }
 
 impl CertificateStatus {
@@ -112,6 +114,7 @@ impl CertificateStatus {
             Self::Pending => "Pending",
             Self::Rejected => "Rejected",
             Self::Canceled => "Canceled",
+            Self::Revoked => "Revoked",
         }
     }
 }
@@ -251,6 +254,9 @@ impl CertificateRecord {
 
     pub fn status_at(&self, now: OffsetDateTime) -> CertificateStatus {
         match &self.content {
+            CertificateContent::Issued(_, o) if o.status == OrderStatus::Revoked => {
+                CertificateStatus::Revoked
+            }
             CertificateContent::Imported(s) | CertificateContent::Issued(s, _) => {
                 CertificateStatus::at(now, s.not_before, s.not_after)
             }

@@ -24,15 +24,18 @@ pub enum JobKind {
     Notify,
     /// Sends one notification delivery (subject: the delivery id).
     Deliver,
+    /// Signs a new CRL when revocations were added or the current one ages.
+    PublishCrl,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 5] = [
+    pub const ALL: [JobKind; 6] = [
         Self::ExpireOrders,
         Self::Issue,
         Self::Renew,
         Self::Notify,
         Self::Deliver,
+        Self::PublishCrl,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +45,7 @@ impl JobKind {
             Self::Renew => "renew",
             Self::Notify => "notify",
             Self::Deliver => "deliver",
+            Self::PublishCrl => "publish-crl",
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod pem;
 pub mod project;
 pub mod query;
 pub mod reports;
+pub mod revocation;
 pub mod sealing;
 pub mod x509;
 

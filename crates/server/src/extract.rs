@@ -19,6 +19,23 @@ pub(crate) async fn json_body<T: DeserializeOwned, S: Send + Sync>(
     req: Request,
     state: &S,
 ) -> Result<T, BodyError> {
+    read_json(req, state, None).await
+}
+
+/// [`json_body`] where no body at all means `T::default()` (a request whose every field is
+/// optional, such as a revocation without a reason).
+pub(crate) async fn json_body_or_default<T: DeserializeOwned + Default, S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<T, BodyError> {
+    read_json(req, state, Some(T::default)).await
+}
+
+async fn read_json<T: DeserializeOwned, S: Send + Sync>(
+    req: Request,
+    state: &S,
+    empty: Option<fn() -> T>,
+) -> Result<T, BodyError> {
     let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
         let status = rejection.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -29,10 +46,13 @@ pub(crate) async fn json_body<T: DeserializeOwned, S: Send + Sync>(
         BodyError { status, message }
     })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(BodyError {
-            status: StatusCode::BAD_REQUEST,
-            message: "request body must be a JSON object".into(),
-        });
+        return match empty {
+            Some(default) => Ok(default()),
+            None => Err(BodyError {
+                status: StatusCode::BAD_REQUEST,
+                message: "request body must be a JSON object".into(),
+            }),
+        };
     }
     // The path of the field at fault (`reuseDays`, `dnsProvider.server`) leads the message,
     // as serde's own error only gives a line and column.

@@ -6,12 +6,15 @@
 //! - [`keyfactor`]: Keyfactor Command's collections and issuance analytics (at the root and
 //!   under `/KeyfactorAPI`).
 //! - [`digicert`]: DigiCert CertCentral's reports (`/services/v2/...`).
+//! - [`acme`]: the ACME server (`/acme/{projectId}/...`).
+//! - [`pki`]: the built-in CA's CRL and OCSP responder (`/pki/...`), without an API key.
 
 pub mod acme;
 mod auth;
 pub mod digicert;
 mod extract;
 pub mod keyfactor;
+pub mod pki;
 pub mod projects;
 pub mod tls;
 
@@ -81,6 +84,7 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = all_routes().split_for_parts();
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
     api.merge(acme::routes())
+        .merge(pki::routes())
         .route(
             "/openapi.json",
             get(move || std::future::ready(axum::Json(openapi_json.clone()))),

@@ -56,10 +56,13 @@ pub(crate) struct Deltas(BTreeMap<(Table, i64, i64), i64>);
 impl Deltas {
     /// Counts an issued certificate in (`sign` = 1) or out (`sign` = −1). Records without
     /// validity dates (created, not issued) do not count; a renewed one (its successor issued)
-    /// no longer counts among the expiring.
+    /// or a revoked one no longer counts among the expiring.
     pub(crate) fn record(&mut self, record: &CertificateRecord, sign: i64) {
         if let Some(s) = record.summary() {
-            if record.lineage.renewed_by.is_some() {
+            let revoked = record
+                .order()
+                .is_some_and(|o| o.status == certkeeper_domain::order::OrderStatus::Revoked);
+            if record.lineage.renewed_by.is_some() || revoked {
                 for c in [ALL, record.container_id.0] {
                     *self
                         .0

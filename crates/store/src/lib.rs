@@ -26,6 +26,7 @@ mod postgres;
 mod projects;
 mod query_sql;
 mod reports;
+mod revocation;
 mod seed;
 mod settings;
 mod sqlite;
@@ -51,6 +52,7 @@ pub use notifications::{
 };
 pub use orders::{IssuedCertificate, NewOrder, OrderState};
 pub use reports::{ReportScope, StatusChange, StatusChangeOrder};
+pub use revocation::{CRL_JOB_SUBJECT, NewRevocation, RevokedEntry, SerialStatus, StoredCrl};
 pub use seed::{KEPT_WHILE_SEEDING, REBUILD_INDEXES_FROM, RIGHT_EDGE_INDEXES, SeedReport};
 pub use sqlite::Synchronous;
 

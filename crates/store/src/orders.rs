@@ -75,7 +75,7 @@ pub struct OrderState {
 /// Moves an order `from → to` inside `conn`'s transaction, its history entry going to
 /// `appends`. `Ok(false)` when the stored status is no longer `from` (someone else moved it
 /// first).
-async fn change_status<C: WriteConn>(
+pub(crate) async fn change_status<C: WriteConn>(
     conn: &mut C,
     appends: &mut Appends,
     order: OrderId,

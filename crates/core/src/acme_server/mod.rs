@@ -13,6 +13,7 @@ mod errors;
 mod objects;
 mod orders;
 mod policy;
+mod revoke;
 mod validation;
 
 use std::sync::Arc;
@@ -130,6 +131,8 @@ pub enum Signer {
     Account,
     /// `jwk`: newAccount.
     EmbeddedKey,
+    /// Either: revokeCert, signed by an account or by the certificate's own key.
+    AccountOrKey,
 }
 
 impl Core {
@@ -191,8 +194,8 @@ impl Core {
             )));
         }
         let (account, jwk) = match (&jws.header.key, signer) {
-            (KeyRef::Jwk(jwk), Signer::EmbeddedKey) => (None, jwk.clone()),
-            (KeyRef::Kid(kid), Signer::Account) => {
+            (KeyRef::Jwk(jwk), Signer::EmbeddedKey | Signer::AccountOrKey) => (None, jwk.clone()),
+            (KeyRef::Kid(kid), Signer::Account | Signer::AccountOrKey) => {
                 let account = self.account_by_url(&project, links, kid).await?;
                 let jwk = account.jwk.clone();
                 (Some(account), jwk)

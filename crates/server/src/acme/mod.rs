@@ -43,6 +43,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/acme/{project}/chall/{authz}/{kind}", post(challenge))
         .route("/acme/{project}/cert/{id}", post(certificate))
         .route("/acme/{project}/renewal-info/{id}", get(renewal_info))
+        .route("/acme/{project}/revoke-cert", post(revoke_cert))
 }
 
 /// A response with the headers every ACME response carries.
@@ -277,6 +278,28 @@ async fn key_change(
                 wire::account(&account, &links),
                 Some(links.account(&account.id)),
             ))
+        },
+    )
+    .await
+}
+
+async fn revoke_cert(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let core = state.core.clone();
+    signed(
+        &state,
+        &project,
+        |l| l.endpoint("revoke-cert"),
+        Signer::AccountOrKey,
+        &body,
+        &headers,
+        |s, _links| async move {
+            core.acme_revoke_cert(&s).await?;
+            Ok(StatusCode::OK.into_response())
         },
     )
     .await

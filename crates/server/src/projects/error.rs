@@ -132,3 +132,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
             .map_err(|e| ApiError::new(e.status, e.message))
     }
 }
+
+/// [`Body`] where an empty body stands for `T::default()`.
+pub struct OptionalBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        crate::extract::json_body_or_default(req, state)
+            .await
+            .map(OptionalBody)
+            .map_err(|e| ApiError::new(e.status, e.message))
+    }
+}

@@ -8,6 +8,7 @@ mod error;
 mod handlers;
 pub mod lifecycle;
 pub mod notifications;
+mod revocation;
 pub mod wire;
 
 pub use error::ApiError;
@@ -35,6 +36,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(lifecycle::get_renewal, lifecycle::put_renewal))
         .routes(routes!(lifecycle::renew_certificate))
+        .routes(routes!(revocation::revoke_certificate))
         .routes(routes!(lifecycle::list_jobs))
         .routes(routes!(acme_accounts::list_acme_accounts))
         .routes(routes!(acme_accounts::deactivate_acme_account))
