@@ -271,6 +271,12 @@ enum DevCommand {
         #[arg(long, default_value = "default")]
         project: String,
     },
+    /// Add synthetic revocations (for CRL and OCSP benchmarks). Not for production: they go
+    /// on the built-in CA's CRL.
+    SeedRevocations {
+        #[arg(long)]
+        revocations: i64,
+    },
 }
 
 type CliResult = Result<(), Box<dyn std::error::Error>>;
@@ -345,6 +351,9 @@ pub async fn run(cli: Cli) -> CliResult {
             certificates,
             project,
         }) => seed(&config, certificates, &project).await,
+        Command::Dev(DevCommand::SeedRevocations { revocations }) => {
+            seed_revocations(&config, revocations).await
+        }
     }
 }
 
@@ -633,6 +642,31 @@ async fn seed(config: &Config, count: i64, project: &str) -> CliResult {
         project.id,
         project.container_id,
         report.rows() as f64 / secs
+    );
+    core.store().close().await;
+    Ok(())
+}
+
+async fn seed_revocations(config: &Config, count: i64) -> CliResult {
+    if count < 1 {
+        return Err("--revocations must be at least 1".into());
+    }
+    let core = offline_core(config).await?;
+    let project = core.find_project("default").await?;
+    let now = core.now();
+    let started = std::time::Instant::now();
+    let n = core
+        .store()
+        .seed_revocations(
+            project.container_id,
+            count,
+            now + time::Duration::days(365),
+            now,
+        )
+        .await?;
+    println!(
+        "seeded {n} revocations in {:.1} s",
+        started.elapsed().as_secs_f64()
     );
     core.store().close().await;
     Ok(())

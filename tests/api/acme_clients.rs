@@ -1,6 +1,7 @@
 //! The ACME server with real clients, unchanged, against the real binary over HTTPS with its
 //! built-in TLS: acme-tiny and dehydrated (http-01 from a webroot), lego (http-01 with its own server, dns-01 through its exec provider into
-//! pebble-challtestsrv), certbot (standalone http-01). Names resolve through
+//! pebble-challtestsrv), certbot (standalone http-01). lego and certbot also revoke, and
+//! openssl sees it through OCSP and the CRL. Names resolve through
 //! pebble-challtestsrv, which answers 127.0.0.1 for every A query.
 
 use std::path::{Path, PathBuf};
@@ -209,6 +210,17 @@ async fn lego_http01_issues_renews_and_fills_the_inventory(db: Db) {
     );
     verify_with_openssl(&ck.root, &cert);
 
+    // lego revokes the renewed one (superseded); the CRL and OCSP say so.
+    let issuer = ck
+        .dir
+        .path()
+        .join("lego/certificates/www.example.test.issuer.crt");
+    assert_eq!(ocsp_status(&ck, &cert, &issuer), "good");
+    let mut args = names.to_vec();
+    args.extend(["revoke", "--reason", "4", "--keep"]);
+    run_client(&mut lego(&ck, &args), "lego revoke");
+    assert_revoked(&ck, &cert, &issuer).await;
+
     // The CLI lists the account lego registered, and deactivates it.
     let cli = |args: &[&str]| -> Value { serde_json::from_slice(&ck.cli(args)).unwrap() };
     let accounts = cli(&["acme", "accounts", "--project", "default"]);
@@ -229,19 +241,93 @@ async fn lego_http01_issues_renews_and_fills_the_inventory(db: Db) {
     assert_eq!(off["status"], "deactivated");
 
     let inventory = ck.inventory().await;
-    let issued: Vec<&Value> = inventory
+    let statuses: Vec<&Value> = inventory
         .iter()
-        .filter(|c| {
-            c["domainName"] == "www.example.test"
-                && c["additionalNames"] == "example.test"
-                && c["certificateStatus"] == "Active"
-        })
+        .filter(|c| c["domainName"] == "www.example.test" && c["additionalNames"] == "example.test")
+        .map(|c| &c["certificateStatus"])
         .collect();
     assert_eq!(
-        issued.len(),
-        2,
+        statuses,
+        ["Active", "Revoked"],
         "both certificates are in the inventory: {inventory:#?}"
     );
+}
+
+/// What the OCSP responder named in `cert` says about it, asked by openssl.
+fn ocsp_status(ck: &AcmeCertkeeper, cert: &Path, issuer: &Path) -> String {
+    let url = format!("{}/pki/ocsp", ck.base);
+    let out = Command::new("openssl")
+        .args(["ocsp", "-no_nonce", "-url", &url, "-CAfile"])
+        .arg(&ck.root)
+        .arg("-issuer")
+        .arg(issuer)
+        .arg("-cert")
+        .arg(cert)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "openssl ocsp: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .find_map(|l| {
+            l.split_once(": ")
+                .filter(|(f, _)| f.ends_with(".crt") || f.ends_with(".pem"))
+        })
+        .map(|(_, s)| s.trim().to_string())
+        .unwrap_or_else(|| panic!("no status in {text}"))
+}
+
+/// `cert` is revoked by OCSP at once, and on the CRL within a few seconds (the revocation
+/// wakes the server's scheduler, which signs the CRL).
+pub(crate) async fn assert_revoked(ck: &AcmeCertkeeper, cert: &Path, issuer: &Path) {
+    assert_eq!(ocsp_status(ck, cert, issuer), "revoked");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(&ck.root).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let crl = ck.dir.path().join("crl.der");
+    for _ in 0..50 {
+        let der = client
+            .get(format!("{}/pki/crl", ck.base))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        std::fs::write(&crl, der).unwrap();
+        let pem = ck.dir.path().join("crl.pem");
+        let conv = Command::new("openssl")
+            .args(["crl", "-inform", "DER", "-in"])
+            .arg(&crl)
+            .arg("-out")
+            .arg(&pem)
+            .output()
+            .unwrap();
+        assert!(conv.status.success());
+        let verify = Command::new("openssl")
+            .args(["verify", "-crl_check", "-CRLfile"])
+            .arg(&pem)
+            .arg("-CAfile")
+            .arg(&ck.root)
+            .arg("-untrusted")
+            .arg(issuer)
+            .arg(cert)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&verify.stdout).to_string()
+            + &String::from_utf8_lossy(&verify.stderr);
+        if said.contains("certificate revoked") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("the CRL never listed {}", cert.display());
 }
 
 #[tokio::test]
@@ -375,6 +461,32 @@ async fn certbot_standalone_http01() {
     let cert = state.join("live/certbot.example.test/fullchain.pem");
     let sans = verify_with_openssl(&ck.root, &cert);
     assert!(sans.contains("DNS:certbot.example.test"), "{sans}");
+
+    // certbot revokes it, signing with the certificate's key (no account needed).
+    let leaf = state.join("live/certbot.example.test/cert.pem");
+    let key = state.join("live/certbot.example.test/privkey.pem");
+    let issuer = state.join("live/certbot.example.test/chain.pem");
+    let mut cmd = Command::new("certbot");
+    cmd.env("REQUESTS_CA_BUNDLE", &ck.root)
+        .args(["revoke", "--config-dir"])
+        .arg(&state)
+        .arg("--work-dir")
+        .arg(&state)
+        .arg("--logs-dir")
+        .arg(&state)
+        .args([
+            "--non-interactive",
+            "--no-delete-after-revoke",
+            "--server",
+            &ck.directory,
+        ])
+        .arg("--cert-path")
+        .arg(&leaf)
+        .arg("--key-path")
+        .arg(&key)
+        .args(["--reason", "keycompromise"]);
+    run_client(&mut cmd, "certbot revoke");
+    assert_revoked(&ck, &leaf, &issuer).await;
 }
 
 /// Serves `webroot` over HTTP on `port` (python's http.server), as a web server would serve

@@ -210,12 +210,12 @@ async fn lifecycle_commands_and_the_scheduler() {
             .iter()
             .map(|j| j["kind"].as_str().unwrap().to_string())
             .collect();
-        if kinds.len() >= 2 {
+        if kinds.len() >= 3 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     kinds.sort();
-    assert_eq!(kinds, ["expire-orders", "notify"]);
+    assert_eq!(kinds, ["expire-orders", "notify", "publish-crl"]);
     drop(server);
 }

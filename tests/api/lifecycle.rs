@@ -457,8 +457,8 @@ async fn expired_orders_sweep_is_a_job(db: Db) {
         .await;
     assert_eq!(listed.ok().as_array().unwrap().len(), 1);
     app.clock.set(app.clock_now() + time::Duration::days(8));
-    // The sweep and the notify job, both recurring.
-    assert_eq!(scheduler.tick().await.unwrap(), 2);
+    // The sweep, the notify job and the CRL's, all recurring.
+    assert_eq!(scheduler.tick().await.unwrap(), 3);
     assert_eq!(get(&app, id).await["certificateStatus"], "Rejected");
     // The sweep comes back a minute later, not before.
     assert_eq!(scheduler.tick().await.unwrap(), 0);
@@ -478,7 +478,8 @@ async fn expired_orders_sweep_is_a_job(db: Db) {
     // dueAt is shown to the second.
     assert!((59..=60).contains(&(due - app.clock_now()).whole_seconds()));
     app.clock.set(app.clock_now() + time::Duration::seconds(61));
-    assert_eq!(scheduler.tick().await.unwrap(), 2);
+    // The sweep, notify and publish-crl each come back after their minute.
+    assert_eq!(scheduler.tick().await.unwrap(), 3);
 }
 
 /// Node A claims an issue job whose script hangs, and stalls (its task is dropped without

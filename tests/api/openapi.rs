@@ -31,6 +31,10 @@ const ROUTES: &[(&str, &str)] = &[
         "post",
         "/api/v1/projects/{projectId}/certificates/{id}/renew",
     ),
+    (
+        "post",
+        "/api/v1/projects/{projectId}/certificates/{id}/revoke",
+    ),
     // Lifecycle settings and jobs.
     ("get", "/api/v1/projects/{projectId}/validation"),
     ("put", "/api/v1/projects/{projectId}/validation"),

@@ -641,3 +641,48 @@ impl Store {
         Ok(done.rows_affected())
     }
 }
+
+impl Store {
+    /// Adds `count` synthetic revocations (serials `02…`, which the built-in CA never issues:
+    /// its serials start with `01`), valid until `not_after`, for CRL and OCSP benchmarks.
+    /// They belong to no inventory record (negative certificate ids), like revocations of
+    /// deleted certificates.
+    pub async fn seed_revocations(
+        &self,
+        container: ContainerId,
+        count: i64,
+        not_after: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
+        const BATCH: i64 = 1_000;
+        let base = -1 - self.revocation_count().await?;
+        let mut done = 0;
+        while done < count {
+            let n = BATCH.min(count - done);
+            let mut tx = self.begin_write().await?;
+            let mut sql = String::from(
+                "INSERT INTO revocations (certificate_id, container_id, serial_number, reason_code, \
+                 revoked_at_ms, not_after_ms) VALUES ",
+            );
+            for i in 0..n {
+                let id = base - done - i;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "({id}, {}, '02{:032X}', 1, {}, {})",
+                    container.0,
+                    -id,
+                    crate::time_ms::to_ms(at),
+                    crate::time_ms::to_ms(not_after)
+                ));
+            }
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            done += n;
+        }
+        Ok(done)
+    }
+}
