@@ -155,6 +155,9 @@ struct ServeArgs {
     /// The port the ACME server's http-01 validations connect to (default 80).
     #[arg(long, env = "CERTKEEPER_ACME_HTTP01_PORT")]
     acme_http01_port: Option<u16>,
+    /// The port the ACME server's tls-alpn-01 validations connect to (default 443).
+    #[arg(long, env = "CERTKEEPER_ACME_TLSALPN01_PORT")]
+    acme_tlsalpn01_port: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -321,6 +324,7 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         over.public_url = s.public_url.clone();
         over.acme_http01_port = s.acme_http01_port;
+        over.acme_tlsalpn01_port = s.acme_tlsalpn01_port;
         if !s.dns_exec.is_empty() {
             over.dns_exec = Some(s.dns_exec.iter().cloned().collect());
         }

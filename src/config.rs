@@ -75,6 +75,8 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     /// The port the ACME server's http-01 validations connect to (default 80).
     pub acme_http01_port: Option<u16>,
+    /// The port the ACME server's tls-alpn-01 validations connect to (default 443).
+    pub acme_tlsalpn01_port: Option<u16>,
 }
 
 /// One configured DNS script.
@@ -127,6 +129,7 @@ pub struct Config {
     /// Without a trailing slash; `None`: built from the listen address once bound.
     pub public_url: Option<String>,
     pub acme_http01_port: u16,
+    pub acme_tlsalpn01_port: u16,
 }
 
 /// How the listener speaks.
@@ -232,6 +235,10 @@ impl Config {
                 .acme_http01_port
                 .or(file.acme_http01_port)
                 .unwrap_or(80),
+            acme_tlsalpn01_port: over
+                .acme_tlsalpn01_port
+                .or(file.acme_tlsalpn01_port)
+                .unwrap_or(443),
             tls,
             public_url,
             smtp_url,

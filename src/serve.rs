@@ -124,6 +124,7 @@ pub(crate) async fn full_core(
         .with_notifications(notify_config(config)?)
         .with_acme_server(certkeeper_core::acme_server::AcmeServerConfig {
             http01_port: config.acme_http01_port,
+            tlsalpn01_port: config.acme_tlsalpn01_port,
         }))
 }
 

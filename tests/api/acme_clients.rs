@@ -1,5 +1,6 @@
 //! The ACME server with real clients, unchanged, against the real binary over HTTPS with its
-//! built-in TLS: acme-tiny and dehydrated (http-01 from a webroot), lego (http-01 with its own server, dns-01 through its exec provider into
+//! built-in TLS: acme-tiny and dehydrated (http-01 from a webroot), lego (http-01 and
+//! tls-alpn-01 with its own server, dns-01 through its exec provider into
 //! pebble-challtestsrv), certbot (standalone http-01). lego and certbot also revoke, and
 //! openssl sees it through OCSP and the CRL. Names resolve through
 //! pebble-challtestsrv, which answers 127.0.0.1 for every A query.
@@ -27,6 +28,7 @@ pub(crate) struct AcmeCertkeeper {
     pub project: String,
     pub admin_key: String,
     pub http01_port: u16,
+    pub tlsalpn01_port: u16,
     pub dns: ChallTestSrv,
 }
 
@@ -50,7 +52,9 @@ impl AcmeCertkeeper {
         let root = dir.path().join("root.pem");
         std::fs::write(&root, &out.stdout).unwrap();
         let http01_port = free_port();
+        let tlsalpn01_port = free_port();
         let (resolver, port) = (dns.dns.to_string(), http01_port.to_string());
+        let alpn_port = tlsalpn01_port.to_string();
         let (server, base, before) = serve(
             dir.path(),
             &[
@@ -61,6 +65,8 @@ impl AcmeCertkeeper {
                 &resolver,
                 "--acme-http01-port",
                 &port,
+                "--acme-tlsalpn01-port",
+                &alpn_port,
             ],
         );
         let find = |prefix: &str| -> String {
@@ -81,6 +87,7 @@ impl AcmeCertkeeper {
             project,
             admin_key,
             http01_port,
+            tlsalpn01_port,
             dns,
         }
     }
@@ -328,6 +335,31 @@ pub(crate) async fn assert_revoked(ck: &AcmeCertkeeper, cert: &Path, issuer: &Pa
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     panic!("the CRL never listed {}", cert.display());
+}
+
+#[tokio::test]
+async fn lego_tlsalpn01_with_its_own_server() {
+    let ck = AcmeCertkeeper::start(Db::Sqlite).await;
+    let listen = format!("127.0.0.1:{}", ck.tlsalpn01_port);
+    run_client(
+        &mut lego(
+            &ck,
+            &[
+                "-d",
+                "alpn.example.test",
+                "--tls",
+                "--tls.port",
+                &listen,
+                "run",
+            ],
+        ),
+        "lego tls-alpn-01",
+    );
+    let cert = ck
+        .dir
+        .path()
+        .join("lego/certificates/alpn.example.test.crt");
+    assert!(verify_with_openssl(&ck.root, &cert).contains("DNS:alpn.example.test"));
 }
 
 #[tokio::test]

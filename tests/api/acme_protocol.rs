@@ -337,7 +337,7 @@ async fn orders_refuse_bad_identifiers_and_early_finalize(db: Db) {
         if a.body["wildcard"] == true {
             assert_eq!(kinds, ["dns-01"], "a wildcard is proved by DNS only");
         } else {
-            assert_eq!(kinds, ["http-01", "dns-01"]);
+            assert_eq!(kinds, ["http-01", "tls-alpn-01", "dns-01"]);
         }
     }
     let early = client

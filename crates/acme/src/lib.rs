@@ -13,6 +13,7 @@ pub mod jwk;
 pub mod jws;
 pub mod nonce;
 pub mod problem;
+pub mod tls_alpn;
 
 use base64::Engine as _;
 

@@ -23,6 +23,7 @@ pub enum ProblemType {
     UnsupportedContact,
     UnsupportedIdentifier,
     AlreadyRevoked,
+    Tls,
 }
 
 impl ProblemType {
@@ -49,6 +50,7 @@ impl ProblemType {
             Self::UnsupportedContact => "urn:ietf:params:acme:error:unsupportedContact",
             Self::UnsupportedIdentifier => "urn:ietf:params:acme:error:unsupportedIdentifier",
             Self::AlreadyRevoked => "urn:ietf:params:acme:error:alreadyRevoked",
+            Self::Tls => "urn:ietf:params:acme:error:tls",
         }
     }
 }

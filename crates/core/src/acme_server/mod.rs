@@ -14,6 +14,7 @@ mod objects;
 mod orders;
 mod policy;
 mod revoke;
+mod tls_alpn;
 mod validation;
 
 use std::sync::Arc;
@@ -35,11 +36,16 @@ use crate::Core;
 #[derive(Debug, Clone)]
 pub struct AcmeServerConfig {
     pub http01_port: u16,
+    /// `serve --acme-tlsalpn01-port`.
+    pub tlsalpn01_port: u16,
 }
 
 impl Default for AcmeServerConfig {
     fn default() -> Self {
-        Self { http01_port: 80 }
+        Self {
+            http01_port: 80,
+            tlsalpn01_port: 443,
+        }
     }
 }
 

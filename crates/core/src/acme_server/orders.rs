@@ -144,6 +144,7 @@ impl Core {
                 None => {
                     let mut challenges = vec![challenge("dns-01")?];
                     if !wildcard {
+                        challenges.insert(0, challenge("tls-alpn-01")?);
                         challenges.insert(0, challenge("http-01")?);
                     }
                     let authz = Authorization {

@@ -17,7 +17,7 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 /// One http-01 fetch's limit.
 const HTTP01_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn problem(kind: ProblemType, detail: impl Into<String>) -> Value {
+pub(super) fn problem(kind: ProblemType, detail: impl Into<String>) -> Value {
     json!({"type": kind.urn(), "detail": detail.into(), "status": 400})
 }
 
@@ -95,6 +95,7 @@ impl Core {
         let outcome = match authz.challenges[index].kind.as_str() {
             "http-01" => self.check_http01(&authz, &key_authorization).await,
             "dns-01" => self.check_dns01(&authz, &key_authorization).await,
+            "tls-alpn-01" => self.check_tlsalpn01(&authz, &key_authorization).await,
             other => Err(problem(
                 ProblemType::Malformed,
                 format!("unknown challenge {other}"),
