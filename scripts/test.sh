@@ -43,6 +43,8 @@ ensure_peers() {
     command -v named >/dev/null 2>&1 || missing+=(bind9)
     command -v dig >/dev/null 2>&1 || missing+=(dnsutils)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
+    command -v caddy >/dev/null 2>&1 || missing+=(caddy)
+    command -v uacme >/dev/null 2>&1 || missing+=(uacme)
     if [ ${#missing[@]} -eq 0 ]; then return; fi
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

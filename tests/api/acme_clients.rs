@@ -1,7 +1,8 @@
 //! The ACME server with real clients, unchanged, against the real binary over HTTPS with its
 //! built-in TLS: acme-tiny and dehydrated (http-01 from a webroot), lego (http-01 and
 //! tls-alpn-01 with its own server, dns-01 through its exec provider into
-//! pebble-challtestsrv), certbot (standalone http-01). lego and certbot also revoke, and
+//! pebble-challtestsrv), certbot (standalone http-01), Caddy (`acme_ca`, serving a site with
+//! what it got), uacme (http-01 from a webroot). lego, certbot and uacme also revoke, and
 //! openssl sees it through OCSP and the CRL. Names resolve through
 //! pebble-challtestsrv, which answers 127.0.0.1 for every A query.
 
@@ -362,6 +363,75 @@ async fn lego_tlsalpn01_with_its_own_server() {
     assert!(verify_with_openssl(&ck.root, &cert).contains("DNS:alpn.example.test"));
 }
 
+/// Caddy with `acme_ca` pointed at certkeeper serves a site on loopback with the certificate
+/// it got (http-01 or tls-alpn-01, its choice), trusting `certkeeper ca show` for the CA.
+#[tokio::test]
+async fn caddy_gets_its_site_certificate_from_certkeeper() {
+    let ck = AcmeCertkeeper::start(Db::Sqlite).await;
+    let home = ck.dir.path().join("caddy");
+    std::fs::create_dir_all(&home).unwrap();
+    let caddyfile = home.join("Caddyfile");
+    std::fs::write(
+        &caddyfile,
+        format!(
+            "{{\n  admin off\n  acme_ca {dir}\n  acme_ca_root {root}\n  storage file_system {store}\n  http_port {http}\n  https_port {https}\n  skip_install_trust\n  ocsp_stapling off\n}}\ncaddy.example.test {{\n  respond \"served by caddy\"\n}}\n",
+            dir = ck.directory,
+            root = ck.root.display(),
+            store = home.join("data").display(),
+            http = ck.http01_port,
+            https = ck.tlsalpn01_port,
+        ),
+    )
+    .unwrap();
+    let _caddy = KillOnDrop(
+        Command::new("caddy")
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&caddyfile)
+            .env("HOME", &home)
+            .env("XDG_DATA_HOME", home.join("xdg-data"))
+            .env("XDG_CONFIG_HOME", home.join("xdg-config"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(home.join("caddy.log")).unwrap())
+            .spawn()
+            .expect("run caddy (apt-get install caddy)"),
+    );
+    let site = format!("https://caddy.example.test:{}/", ck.tlsalpn01_port);
+    let client = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(&ck.root).unwrap()).unwrap(),
+        )
+        .resolve(
+            "caddy.example.test",
+            std::net::SocketAddr::from(([127, 0, 0, 1], ck.tlsalpn01_port)),
+        )
+        .build()
+        .unwrap();
+    let mut last = String::new();
+    for _ in 0..120 {
+        match client.get(&site).send().await {
+            Ok(r) if r.status() == 200 => {
+                assert_eq!(r.text().await.unwrap(), "served by caddy");
+                let inventory = ck.inventory().await;
+                assert!(
+                    inventory
+                        .iter()
+                        .any(|c| c["domainName"] == "caddy.example.test"
+                            && c["certificateStatus"] == "Active"),
+                    "{inventory:#?}"
+                );
+                return;
+            }
+            Ok(r) => last = format!("status {}", r.status()),
+            Err(e) => last = format!("{e:?}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    panic!(
+        "caddy never served with certkeeper's certificate ({last}):\n{}",
+        std::fs::read_to_string(home.join("caddy.log")).unwrap_or_default()
+    );
+}
+
 #[tokio::test]
 async fn lego_dns01_through_its_exec_provider_gets_a_wildcard() {
     let ck = AcmeCertkeeper::start(Db::Sqlite).await;
@@ -645,4 +715,59 @@ async fn acme_tiny_and_dehydrated_from_a_webroot() {
     );
     assert!(verify_with_openssl(&ck.root, &cert).contains("DNS:dh.example.test"));
     drop(web.child);
+}
+
+/// uacme takes its CA bundle only from libcurl's compiled-in path, so it runs in a mount
+/// namespace of its own where that path holds certkeeper's root (the machine's trust store is
+/// left alone). Its hook writes the http-01 token into a webroot and declines the other
+/// challenge types; then it revokes what it got.
+#[tokio::test]
+async fn uacme_issues_and_revokes_from_a_webroot() {
+    let ck = AcmeCertkeeper::start(Db::Sqlite).await;
+    let web = Webroot::start(ck.dir.path(), ck.http01_port).await;
+    let d = ck.dir.path();
+    let hook = d.join("uacme-hook.sh");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\n# METHOD TYPE IDENT TOKEN AUTH\n[ \"$2\" = http-01 ] || exit 1\ncase \"$1\" in\n  begin) printf '%s' \"$5\" > {dir}/\"$4\" ;;\n  done|failed) rm -f {dir}/\"$4\" ;;\nesac\n",
+            dir = web.dir.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = d.join("uacme");
+    let uacme = |args: &str| {
+        let script = format!(
+            "mount --bind {root} /etc/ssl/certs/ca-certificates.crt && uacme -v -a {dir} -c {conf} {args}",
+            root = ck.root.display(),
+            dir = ck.directory,
+            conf = conf.display(),
+        );
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "sh", "-c", &script]);
+        cmd
+    };
+    run_client(&mut uacme("-y new t@x.test"), "uacme new");
+    run_client(
+        &mut uacme(&format!("-h {} issue uacme.example.test", hook.display())),
+        "uacme issue",
+    );
+    let cert = conf.join("uacme.example.test/cert.pem");
+    assert!(verify_with_openssl(&ck.root, &cert).contains("DNS:uacme.example.test"));
+    // cert.pem holds the chain: the second certificate is the issuer.
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    let end = "-----END CERTIFICATE-----";
+    let first_end = pem.find(end).unwrap() + end.len();
+    let leaf = d.join("uacme-leaf.pem");
+    let issuer = d.join("uacme-issuer.pem");
+    std::fs::write(&leaf, format!("{}\n", &pem[..first_end])).unwrap();
+    let rest = pem[first_end..].trim_start();
+    std::fs::write(&issuer, &rest[..rest.find(end).unwrap() + end.len()]).unwrap();
+    run_client(
+        &mut uacme(&format!("-r 4 revoke {}", cert.display())),
+        "uacme revoke",
+    );
+    assert_revoked(&ck, &leaf, &issuer).await;
 }
