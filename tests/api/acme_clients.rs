@@ -714,6 +714,17 @@ async fn acme_tiny_and_dehydrated_from_a_webroot() {
         "dehydrated --force",
     );
     assert!(verify_with_openssl(&ck.root, &cert).contains("DNS:dh.example.test"));
+    // And a revocation, signed with the account key.
+    // (dehydrated renames the files it revoked: keep copies to check.)
+    let live = base.join("certs/dh.example.test/cert.pem");
+    let (leaf, issuer) = (d.join("dh-leaf.pem"), d.join("dh-issuer.pem"));
+    std::fs::copy(&live, &leaf).unwrap();
+    std::fs::copy(base.join("certs/dh.example.test/chain.pem"), &issuer).unwrap();
+    run_client(
+        &mut dehydrated(&["--revoke", live.to_str().unwrap()]),
+        "dehydrated --revoke",
+    );
+    assert_revoked(&ck, &leaf, &issuer).await;
     drop(web.child);
 }
 
