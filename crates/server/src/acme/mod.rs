@@ -102,14 +102,32 @@ fn json_response(
     response
 }
 
+/// `Retry-After` on a pending or processing object: as seconds or as an HTTP date, chosen at
+/// random (RFC 9110 allows both, pebble sends both), so clients and tests cannot depend on
+/// one form.
 fn retry_after(mut response: Response, status: &str) -> Response {
     if matches!(status, "pending" | "processing") {
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_static(RETRY_AFTER_SECONDS),
-        );
+        let value = if rand::random::<bool>() {
+            HeaderValue::from_static(RETRY_AFTER_SECONDS)
+        } else {
+            // Two seconds out: an HTTP date has whole seconds, and the truncation must not
+            // make it "now".
+            let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+            http_date(at)
+                .and_then(|d| HeaderValue::from_str(&d).ok())
+                .unwrap_or_else(|| HeaderValue::from_static(RETRY_AFTER_SECONDS))
+        };
+        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7): `Wed, 02 Dec 2026 20:14:00 GMT`.
+fn http_date(at: time::OffsetDateTime) -> Option<String> {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    at.to_offset(time::UtcOffset::UTC).format(&format).ok()
 }
 
 /// The project and its links, or a problem for an unknown project.

@@ -56,7 +56,7 @@ pub(super) fn order(o: &Order, links: &Links) -> Value {
         "status": o.status,
         "expires": rfc3339(o.expires_at),
         "identifiers": o.identifiers,
-        "authorizations": o.authorizations.iter().map(|id| links.authz(id)).collect::<Vec<_>>(),
+        "authorizations": shuffled(o.authorizations.iter().map(|id| links.authz(id)).collect()),
         "finalize": links.finalize(&o.id),
     });
     if let Some(nb) = o.not_before {
@@ -95,12 +95,13 @@ pub(super) fn challenge(authz: &str, c: &Challenge, links: &Links) -> Value {
 pub(super) fn authorization(a: &Authorization, now: OffsetDateTime, links: &Links) -> Value {
     let status = a.status_at(now);
     // Once valid, only the challenge that passed is listed (RFC 8555 §7.1.4 allows either).
-    let challenges: Vec<Value> = a
-        .challenges
-        .iter()
-        .filter(|c| status != "valid" || c.status == "valid")
-        .map(|c| challenge(&a.id, c, links))
-        .collect();
+    let challenges: Vec<Value> = shuffled(
+        a.challenges
+            .iter()
+            .filter(|c| status != "valid" || c.status == "valid")
+            .map(|c| challenge(&a.id, c, links))
+            .collect(),
+    );
     let mut body = json!({
         "identifier": {"type": "dns", "value": a.identifier},
         "status": status,
@@ -111,6 +112,14 @@ pub(super) fn authorization(a: &Authorization, now: OffsetDateTime, links: &Link
         body["wildcard"] = true.into();
     }
     body
+}
+
+/// A list whose order RFC 8555 does not promise, in a random order each time, as pebble
+/// does: clients (and certkeeper's own tests) must not come to depend on one.
+fn shuffled<T>(mut items: Vec<T>) -> Vec<T> {
+    use rand::seq::SliceRandom as _;
+    items.shuffle(&mut rand::thread_rng());
+    items
 }
 
 pub(super) fn renewal_info(start: OffsetDateTime, end: OffsetDateTime) -> Value {
