@@ -158,6 +158,13 @@ struct ServeArgs {
     /// The port the ACME server's tls-alpn-01 validations connect to (default 443).
     #[arg(long, env = "CERTKEEPER_ACME_TLSALPN01_PORT")]
     acme_tlsalpn01_port: Option<u16>,
+    /// Serve /metrics without an API key (default: any valid key as a bearer token).
+    #[arg(long, env = "CERTKEEPER_METRICS_PUBLIC")]
+    metrics_public: bool,
+    /// At most this many per-certificate expiry series on /metrics, nearest expiry first
+    /// (default 10000).
+    #[arg(long, env = "CERTKEEPER_METRICS_CERTIFICATE_LIMIT")]
+    metrics_certificate_limit: Option<i64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -325,6 +332,8 @@ pub async fn run(cli: Cli) -> CliResult {
         over.public_url = s.public_url.clone();
         over.acme_http01_port = s.acme_http01_port;
         over.acme_tlsalpn01_port = s.acme_tlsalpn01_port;
+        over.metrics_public = s.metrics_public.then_some(true);
+        over.metrics_certificate_limit = s.metrics_certificate_limit;
         if !s.dns_exec.is_empty() {
             over.dns_exec = Some(s.dns_exec.iter().cloned().collect());
         }

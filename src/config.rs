@@ -77,6 +77,10 @@ pub struct FileConfig {
     pub acme_http01_port: Option<u16>,
     /// The port the ACME server's tls-alpn-01 validations connect to (default 443).
     pub acme_tlsalpn01_port: Option<u16>,
+    /// Serve /metrics without an API key.
+    pub metrics_public: Option<bool>,
+    /// At most this many per-certificate series on /metrics.
+    pub metrics_certificate_limit: Option<i64>,
 }
 
 /// One configured DNS script.
@@ -130,6 +134,8 @@ pub struct Config {
     pub public_url: Option<String>,
     pub acme_http01_port: u16,
     pub acme_tlsalpn01_port: u16,
+    pub metrics_public: bool,
+    pub metrics_certificate_limit: i64,
 }
 
 /// How the listener speaks.
@@ -239,6 +245,12 @@ impl Config {
                 .acme_tlsalpn01_port
                 .or(file.acme_tlsalpn01_port)
                 .unwrap_or(443),
+            metrics_public: over.metrics_public.or(file.metrics_public).unwrap_or(false),
+            metrics_certificate_limit: over
+                .metrics_certificate_limit
+                .or(file.metrics_certificate_limit)
+                .unwrap_or(10_000)
+                .max(0),
             tls,
             public_url,
             smtp_url,

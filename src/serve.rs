@@ -200,7 +200,14 @@ pub(crate) async fn serve(config: Config) -> CliResult {
         shutdown_signal().await;
         let _ = signalled_tx.send(());
     };
-    let state = AppState { core, public_url };
+    let state = AppState {
+        core,
+        public_url,
+        metrics: certkeeper_server::metrics::MetricsSettings {
+            public: config.metrics_public,
+            certificate_limit: config.metrics_certificate_limit,
+        },
+    };
     let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
         Some(tls) => Box::pin(certkeeper_server::tls::serve_tls(
             listener, state, tls, signal,

@@ -13,6 +13,7 @@ mod crash;
 mod issuance;
 mod lifecycle;
 mod master_key;
+mod metrics;
 mod notifications;
 mod openapi;
 mod receivers;

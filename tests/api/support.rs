@@ -337,6 +337,7 @@ impl TestApp {
         let state = AppState {
             core: core.clone(),
             public_url: format!("http://{addr}"),
+            metrics: Default::default(),
         };
         tokio::spawn(certkeeper_server::serve(
             listener,

@@ -12,6 +12,7 @@ pub mod issuance;
 pub mod lifecycle;
 pub mod listener;
 pub mod masterkey;
+pub mod metrics;
 pub mod notifications;
 mod provider_flow;
 mod renewal;

@@ -3,7 +3,8 @@
 //!
 //! A revocation is stored at once (see `certkeeper_store::revocation`); it never signs
 //! anything in the request. The CRL is signed by the `publish-crl` job, which the revocation
-//! makes due now and which otherwise looks every minute (so another node's revocation is on
+//! makes due within two seconds (a burst of revocations becomes one CRL) and which otherwise
+//! looks every minute (so another node's revocation is on
 //! the CRL within a minute) and re-signs a day after the last CRL, well before its
 //! `nextUpdate` a week out. OCSP answers are signed by a per-node delegated responder and
 //! cached per request for a minute, or until this node revokes something.
@@ -253,10 +254,19 @@ impl Core {
         Ok(published)
     }
 
-    /// The `publish-crl` job.
+    /// The `publish-crl` job. Revocations stored while it signed could not move it (a running
+    /// job is left alone), so it looks again at once when there are any.
     pub(crate) async fn run_crl_job(&self) -> Result<RunResult, CoreError> {
         self.publish_crl_if_stale().await?;
-        Ok(RunResult::RunAgainIn(CRL_CHECK_EVERY))
+        let behind = match self.store.crl().await? {
+            Some(c) => self.store.revocation_count().await? > c.built_through,
+            None => true,
+        };
+        Ok(RunResult::RunAgainIn(if behind {
+            certkeeper_store::CRL_COALESCE
+        } else {
+            CRL_CHECK_EVERY
+        }))
     }
 
     /// Answers an OCSP request (DER). Always an OCSP response: a request that cannot be

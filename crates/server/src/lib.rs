@@ -14,6 +14,7 @@ mod auth;
 pub mod digicert;
 mod extract;
 pub mod keyfactor;
+pub mod metrics;
 pub mod pki;
 pub mod projects;
 pub mod tls;
@@ -45,6 +46,8 @@ pub struct AppState {
     /// The base every link handed out is built from (`--public-url`, or the listen
     /// address), without a trailing slash. Never the request's Host header.
     pub public_url: String,
+    /// How `/metrics` is served.
+    pub metrics: metrics::MetricsSettings,
 }
 
 #[derive(OpenApi)]
@@ -83,15 +86,25 @@ impl utoipa::Modify for SecuritySchemes {
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = all_routes().split_for_parts();
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
+    let requests = std::sync::Arc::new(metrics::RequestMetrics::default());
+    let scrape = Router::new()
+        .route("/metrics", get(metrics::scrape))
+        .with_state((state.clone(), requests.clone()));
     api.merge(acme::routes())
         .merge(pki::routes())
+        .merge(scrape)
         .route(
             "/openapi.json",
             get(move || std::future::ready(axum::Json(openapi_json.clone()))),
         )
         .route("/healthz", get(|| std::future::ready("ok")))
+        .route("/readyz", get(metrics::ready))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            requests,
+            metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

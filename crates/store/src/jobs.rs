@@ -81,6 +81,27 @@ pub(crate) async fn schedule_on<C: WriteConn>(
     Ok(())
 }
 
+/// [`schedule_on`], but a job already waiting keeps its due time when that is sooner: work
+/// that keeps arriving (revocations for the CRL) cannot push the job out forever.
+pub(crate) async fn schedule_no_later_on<C: WriteConn>(
+    conn: &mut C,
+    kind: JobKind,
+    subject: &str,
+    due: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO jobs (kind, subject, state, due_at_ms, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, 'scheduled', $3, $4, $4) ON CONFLICT (kind, subject) DO UPDATE SET \
+         due_at_ms = CASE WHEN excluded.due_at_ms < jobs.due_at_ms THEN excluded.due_at_ms \
+         ELSE jobs.due_at_ms END, updated_at_ms = excluded.updated_at_ms \
+         WHERE jobs.state = 'scheduled'",
+        args![kind.as_str(), subject, to_ms(due), to_ms(now)],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Drops a waiting job inside the caller's transaction (a running one finishes on its own).
 pub(crate) async fn unschedule_on<C: WriteConn>(
     conn: &mut C,

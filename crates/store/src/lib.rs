@@ -20,6 +20,7 @@ mod error;
 mod hourly;
 mod jobs;
 mod lifecycle;
+mod metrics;
 mod notifications;
 mod orders;
 mod postgres;
@@ -47,12 +48,15 @@ pub use collections::{CollectionFields, StoredCollection};
 pub use error::StoreError;
 pub use jobs::{ClaimedJob, JobOutcome, JobRecord};
 pub use lifecycle::StoredLifecycle;
+pub use metrics::{EXPIRING_DAYS, ExpiringCertificate, ProjectCounts};
 pub use notifications::{
     FanOut, LifecycleEvent, NewDelivery, RuleFields, StoredDelivery, StoredRule,
 };
 pub use orders::{IssuedCertificate, NewOrder, OrderState};
 pub use reports::{ReportScope, StatusChange, StatusChangeOrder};
-pub use revocation::{CRL_JOB_SUBJECT, NewRevocation, RevokedEntry, SerialStatus, StoredCrl};
+pub use revocation::{
+    CRL_COALESCE, CRL_JOB_SUBJECT, NewRevocation, RevokedEntry, SerialStatus, StoredCrl,
+};
 pub use seed::{KEPT_WHILE_SEEDING, REBUILD_INDEXES_FROM, RIGHT_EDGE_INDEXES, SeedReport};
 pub use sqlite::Synchronous;
 

@@ -3,7 +3,7 @@
 //! A revocation is one transaction: the order moves `issued → revoked` (its history entry is
 //! what DigiCert's status-change report shows), the revocation row is written, the renewal job
 //! is dropped, `certificate.revoked` is raised, the audit entry appended, and the CRL job is
-//! made due now. The CRL itself is signed by that job, never by the revoking request, so a
+//! made due within [`CRL_COALESCE`]. The CRL itself is signed by that job, never by the revoking request, so a
 //! revocation costs the same at 100,000 entries as at one.
 
 use certkeeper_domain::audit::NewAuditEvent;
@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::appends::Appends;
 use crate::hourly::Deltas;
-use crate::jobs::{schedule_on, unschedule_on};
+use crate::jobs::{schedule_no_later_on, unschedule_on};
 use crate::notifications::push_event_on;
 use crate::orders::change_status;
 use crate::time_ms::{from_ms, to_ms};
@@ -23,6 +23,10 @@ use crate::{Store, StoreError};
 
 /// The subject of the one CRL job (one issuing CA).
 pub const CRL_JOB_SUBJECT: &str = "builtin";
+
+/// How long after a revocation the CRL job is due: revocations arriving together are signed
+/// into one CRL (each CRL of 100,000 entries is a 5 MB write), and none waits longer.
+pub const CRL_COALESCE: time::Duration = time::Duration::seconds(2);
 
 /// A revocation to store.
 #[derive(Debug, Clone)]
@@ -124,7 +128,14 @@ impl Store {
         }
         deltas.apply(&mut *tx).await?;
         unschedule_on(&mut *tx, JobKind::Renew, &r.certificate_id.to_string()).await?;
-        schedule_on(&mut *tx, JobKind::PublishCrl, CRL_JOB_SUBJECT, r.at, r.at).await?;
+        schedule_no_later_on(
+            &mut *tx,
+            JobKind::PublishCrl,
+            CRL_JOB_SUBJECT,
+            r.at + CRL_COALESCE,
+            r.at,
+        )
+        .await?;
         let detail = serde_json::json!({ "reasonCode": r.reason_code }).to_string();
         push_event_on(
             &mut *tx,
