@@ -4,7 +4,8 @@
 //! and Debian's pebble (`PEBBLE_VA_NOSLEEP=1`, everything in memory), in the same run.
 //! Run with `cargo bench --bench acme_rate`; see docs/benchmarks.md.
 //!
-//! Environment: `BENCH_SECONDS` (default 10 per CA), `BENCH_CLIENTS` (8).
+//! Environment: `BENCH_SECONDS` (default 10 per CA), `BENCH_CLIENTS` (8), `BENCH_TRACE` (set:
+//! print each order's step times).
 
 mod support;
 
@@ -17,7 +18,40 @@ use certkeeper_testkit::pebble::Pebble;
 use instant_acme::{
     Account, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
 };
+use rustls_pki_types::pem::PemObject as _;
 use support::{env_or, serve};
+
+/// instant-acme's HTTP client, but with `TCP_NODELAY`. Its default connector leaves Nagle on,
+/// so each POST's body waits for the server's delayed ACK of its head (about 40 ms here):
+/// with it, every client spent ~45 ms per request asleep, whichever CA it talked to, and the
+/// benchmark measured that instead of the CAs.
+fn http_client(root_pem: &std::path::Path) -> Box<dyn instant_acme::HttpClient> {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(root_pem).expect("root");
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.expect("pem")).expect("root");
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("tls versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+    tcp.set_nodelay(true);
+    tcp.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(tcp);
+    let client: hyper_util::client::legacy::Client<_, instant_acme::BodyWrapper<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector);
+    Box::new(client)
+}
 
 fn retry() -> RetryPolicy {
     RetryPolicy::new()
@@ -28,11 +62,22 @@ fn retry() -> RetryPolicy {
 
 /// One order, start to certificate.
 async fn one_order(account: &Account, name: &str, http: &reqwest::Client, management: &str) {
+    let trace = std::env::var("BENCH_TRACE").is_ok();
+    let t0 = Instant::now();
+    let step = |what: &str| {
+        if trace {
+            eprintln!(
+                "{name}: {what} at {:.1} ms",
+                t0.elapsed().as_secs_f64() * 1e3
+            );
+        }
+    };
     let ids = [Identifier::Dns(name.to_string())];
     let mut order = account
         .new_order(&NewOrder::new(&ids))
         .await
         .expect("new order");
+    step("ordered");
     {
         let mut authorizations = order.authorizations();
         while let Some(authz) = authorizations.next().await {
@@ -46,18 +91,23 @@ async fn one_order(account: &Account, name: &str, http: &reqwest::Client, manage
                 .send()
                 .await
                 .expect("set-txt");
+            step("published");
             challenge.set_ready().await.expect("challenge ready");
+            step("challenge ready");
         }
     }
     let status = order.poll_ready(&retry()).await.expect("validation");
     assert_eq!(status, OrderStatus::Ready, "{name}");
+    step("order ready");
     let key = rcgen::KeyPair::generate().expect("key");
     let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
     params.distinguished_name = rcgen::DistinguishedName::new();
     let csr = params.serialize_request(&key).expect("csr");
     order.finalize_csr(csr.der()).await.expect("finalize");
+    step("finalized");
     let pem = order.poll_certificate(&retry()).await.expect("certificate");
     assert!(pem.contains("BEGIN CERTIFICATE"));
+    step("certificate");
 }
 
 /// Orders completed per second by `clients` accounts looping for `seconds`.
@@ -73,8 +123,7 @@ async fn rate(
     let http = reqwest::Client::new();
     let mut accounts = Vec::new();
     for _ in 0..clients {
-        let (account, _) = Account::builder_with_root(root)
-            .expect("roots")
+        let (account, _) = Account::builder_with_http(http_client(root))
             .create(
                 &NewAccount {
                     contact: &[],

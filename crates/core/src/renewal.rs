@@ -109,6 +109,13 @@ impl Core {
                 // job looks again later: once it is issued the job ends; if its order ends
                 // without a certificate (rejected, expired), the next look opens another.
                 tracing::info!(certificate = %id, successor = %successor.id, "renewal opened");
+                // Issued meanwhile (a quick provider), while this job still held its claim and
+                // so could not be dropped: nothing is left to do.
+                if let Some(now) = self.store.certificate(id).await?
+                    && now.lineage.renewed_by.is_some()
+                {
+                    return Ok(RunResult::Done);
+                }
                 Ok(RunResult::RunAgainIn(RENEWAL_RECHECK))
             }
             Err(e @ (CoreError::Store(_) | CoreError::Internal(_))) => Err(e),

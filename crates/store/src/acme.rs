@@ -233,17 +233,9 @@ impl Store {
         nonce: &str,
         expires_at_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
-            "INSERT INTO acme_used_nonces (nonce, expires_at_ms) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
-        )
-        .bind(nonce)
-        .bind(expires_at_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(n == 1)
+        self.writer
+            .use_nonce(nonce.to_string(), expires_at_ms)
+            .await
     }
 
     /// Forgets used nonces that could no longer be replayed anyway; how many.
@@ -264,46 +256,10 @@ impl Store {
         order: &AcmeOrderRow,
         new_authzs: &[AcmeAuthzRow],
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        for a in new_authzs {
-            sqlx::query(
-                "INSERT INTO acme_authorizations (id, container_id, account_id, identifier, wildcard, status, \
-                 expires_at_ms, challenges, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(&a.id)
-            .bind(a.container_id.0)
-            .bind(&a.account_id)
-            .bind(&a.identifier)
-            .bind(i64::from(a.wildcard))
-            .bind(&a.status)
-            .bind(to_ms(a.expires_at))
-            .bind(&a.challenges)
-            .bind(to_ms(a.created_at))
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO acme_orders (id, container_id, account_id, status, identifiers, authorizations, \
-             not_before_ms, not_after_ms, expires_at_ms, error, certificate_id, replaces, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(&order.id)
-        .bind(order.container_id.0)
-        .bind(&order.account_id)
-        .bind(&order.status)
-        .bind(&order.identifiers)
-        .bind(&order.authorizations)
-        .bind(order.not_before.map(to_ms))
-        .bind(order.not_after.map(to_ms))
-        .bind(to_ms(order.expires_at))
-        .bind(&order.error)
-        .bind(order.certificate_id.map(|c| c.0))
-        .bind(&order.replaces)
-        .bind(to_ms(order.created_at))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.writer
+            .acme_write(AcmeWrite::InsertOrder(order.clone(), new_authzs.to_vec()))
+            .await
+            .map(|_| ())
     }
 
     pub async fn acme_order(&self, id: &str) -> Result<Option<AcmeOrderRow>, StoreError> {
@@ -327,21 +283,15 @@ impl Store {
         error: Option<&str>,
         certificate: Option<CertificateId>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE acme_orders SET status = $1, error = COALESCE($2, error), \
-             certificate_id = COALESCE($3, certificate_id) WHERE id = $4 AND status = $5",
-        )
-        .bind(to)
-        .bind(error)
-        .bind(certificate.map(|c| c.0))
-        .bind(id)
-        .bind(from)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(n == 1)
+        self.writer
+            .acme_write(AcmeWrite::MoveOrder {
+                id: id.to_string(),
+                from: from.to_string(),
+                to: to.to_string(),
+                error: error.map(str::to_string),
+                certificate,
+            })
+            .await
     }
 
     pub async fn acme_authz(&self, id: &str) -> Result<Option<AcmeAuthzRow>, StoreError> {
@@ -399,21 +349,9 @@ impl Store {
         row: &AcmeAuthzRow,
         from: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE acme_authorizations SET status = $1, expires_at_ms = $2, challenges = $3 \
-             WHERE id = $4 AND status = $5",
-        )
-        .bind(&row.status)
-        .bind(to_ms(row.expires_at))
-        .bind(&row.challenges)
-        .bind(&row.id)
-        .bind(from)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(n == 1)
+        self.writer
+            .acme_write(AcmeWrite::UpdateAuthz(row.clone(), from.to_string()))
+            .await
     }
 }
 
@@ -550,4 +488,107 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The ACME writes every order makes, batched by the group-commit writer so concurrent
+/// clients share commits (each was one fsync of its own).
+#[derive(Debug, Clone)]
+pub(crate) enum AcmeWrite {
+    InsertOrder(AcmeOrderRow, Vec<AcmeAuthzRow>),
+    MoveOrder {
+        id: String,
+        from: String,
+        to: String,
+        error: Option<String>,
+        certificate: Option<CertificateId>,
+    },
+    UpdateAuthz(AcmeAuthzRow, String),
+}
+
+/// [`AcmeWrite`]'s statements inside the writer's transaction; whether it applied.
+pub(crate) async fn acme_write_on<C: crate::conn::WriteConn>(
+    conn: &mut C,
+    write: &AcmeWrite,
+) -> Result<bool, StoreError> {
+    use crate::conn::args;
+    Ok(match write {
+        AcmeWrite::InsertOrder(order, authzs) => {
+            for a in authzs {
+                conn.execute(
+                    "INSERT INTO acme_authorizations (id, container_id, account_id, identifier, wildcard, status, \
+                     expires_at_ms, challenges, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    args![
+                        a.id.as_str(),
+                        a.container_id.0,
+                        a.account_id.as_str(),
+                        a.identifier.as_str(),
+                        i64::from(a.wildcard),
+                        a.status.as_str(),
+                        to_ms(a.expires_at),
+                        a.challenges.as_str(),
+                        to_ms(a.created_at)
+                    ],
+                )
+                .await?;
+            }
+            conn.execute(
+                "INSERT INTO acme_orders (id, container_id, account_id, status, identifiers, authorizations, \
+                 not_before_ms, not_after_ms, expires_at_ms, error, certificate_id, replaces, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                args![
+                    order.id.as_str(),
+                    order.container_id.0,
+                    order.account_id.as_str(),
+                    order.status.as_str(),
+                    order.identifiers.as_str(),
+                    order.authorizations.as_str(),
+                    order.not_before.map(to_ms),
+                    order.not_after.map(to_ms),
+                    to_ms(order.expires_at),
+                    &order.error,
+                    order.certificate_id.map(|c| c.0),
+                    &order.replaces,
+                    to_ms(order.created_at)
+                ],
+            )
+            .await?
+                == 1
+        }
+        AcmeWrite::MoveOrder {
+            id,
+            from,
+            to,
+            error,
+            certificate,
+        } => {
+            conn.execute(
+                "UPDATE acme_orders SET status = $1, error = COALESCE($2, error), \
+                 certificate_id = COALESCE($3, certificate_id) WHERE id = $4 AND status = $5",
+                args![
+                    to.as_str(),
+                    error,
+                    certificate.map(|c| c.0),
+                    id.as_str(),
+                    from.as_str()
+                ],
+            )
+            .await?
+                == 1
+        }
+        AcmeWrite::UpdateAuthz(row, from) => {
+            conn.execute(
+                "UPDATE acme_authorizations SET status = $1, expires_at_ms = $2, challenges = $3 \
+                 WHERE id = $4 AND status = $5",
+                args![
+                    row.status.as_str(),
+                    to_ms(row.expires_at),
+                    row.challenges.as_str(),
+                    row.id.as_str(),
+                    from.as_str()
+                ],
+            )
+            .await?
+                == 1
+        }
+    })
 }

@@ -32,7 +32,10 @@ macro_rules! select_certificates {
             "c.not_before_ms, c.not_after_ms, c.created_at_ms, c.last_modified_ms, c.issued_cn, c.thumbprint, ",
             "o.id AS order_id, o.status AS order_status, o.challenges AS order_challenges, ",
             "o.problem AS order_problem, c.renewed_from_id, c.renewed_by_id, ",
-            "(SELECT j.due_at_ms FROM jobs j WHERE j.kind = 'renew' AND j.subject = CAST(c.id AS TEXT)) AS renew_after_ms ",
+            // A renewed certificate has no renewal ahead, even while the job that renewed it
+            // is still finishing (it then ends at its next look).
+            "(SELECT j.due_at_ms FROM jobs j WHERE j.kind = 'renew' AND j.subject = CAST(c.id AS TEXT) \
+             AND c.renewed_by_id IS NULL) AS renew_after_ms ",
             $more,
             " FROM certificates c JOIN projects p ON p.container_id = c.container_id ",
             "LEFT JOIN orders o ON o.certificate_id = c.id ",

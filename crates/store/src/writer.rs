@@ -65,6 +65,10 @@ enum Work {
     FinishJob(ClaimedJob, JobOutcome, OffsetDateTime),
     /// A notification delivery attempt's outcome.
     RecordAttempt(Attempt),
+    /// An ACME nonce's single use, with when its record may go.
+    UseNonce(String, i64),
+    /// An ACME order, authorization or challenge state change.
+    Acme(crate::acme::AcmeWrite),
 }
 
 /// What a write produced.
@@ -282,6 +286,30 @@ impl Writer {
     ) -> Result<bool, StoreError> {
         match self.submit(Work::FinishJob(job, outcome, now)).await? {
             Done::Applied(held) => Ok(held),
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    /// Records an ACME nonce's use; `false` when it was used before. Every signed ACME request
+    /// makes one, so they share the batch's commit (one fsync) rather than each paying its own.
+    pub(crate) async fn use_nonce(
+        &self,
+        nonce: String,
+        expires_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        match self.submit(Work::UseNonce(nonce, expires_at_ms)).await? {
+            Done::Applied(fresh) => Ok(fresh),
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    /// An ACME state change; whether it applied (a conditional move whose old state held).
+    pub(crate) async fn acme_write(
+        &self,
+        write: crate::acme::AcmeWrite,
+    ) -> Result<bool, StoreError> {
+        match self.submit(Work::Acme(write)).await? {
+            Done::Applied(applied) => Ok(applied),
             other => Err(mismatch(&other)),
         }
     }
@@ -509,6 +537,16 @@ async fn commit<C: WriteConn>(
             Work::CompleteOrder(ordered, issued, at, audit) => Done::CompleteOrder(
                 complete_order_on(tx, &mut appends, &mut deltas, &ordered, issued, at, audit)
                     .await?,
+            ),
+            Work::Acme(write) => Done::Applied(crate::acme::acme_write_on(tx, &write).await?),
+            Work::UseNonce(nonce, expires_at_ms) => Done::Applied(
+                tx.execute(
+                    "INSERT INTO acme_used_nonces (nonce, expires_at_ms) VALUES ($1, $2) \
+                     ON CONFLICT (nonce) DO NOTHING",
+                    crate::conn::args![nonce.as_str(), expires_at_ms],
+                )
+                .await?
+                    == 1,
             ),
             Work::FinishJob(job, outcome, now) => {
                 Done::Applied(finish_on(tx, &job, &outcome, now).await?)
