@@ -35,6 +35,9 @@ pub struct Cli {
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `certkeeper=debug`.
     #[arg(long, global = true, env = "CERTKEEPER_LOG")]
     log: Option<String>,
+    /// Log lines as `text` (for a terminal) or `json` (one object per line, for collectors).
+    #[arg(long, global = true, env = "CERTKEEPER_LOG_FORMAT")]
+    log_format: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -300,6 +303,7 @@ pub async fn run(cli: Cli) -> CliResult {
         database: cli.database.clone(),
         master_key_file: cli.master_key_file.clone(),
         log: cli.log.clone(),
+        log_format: cli.log_format.clone(),
         ..Overrides::default()
     };
     if let Command::Serve(s) = &cli.command {
@@ -342,8 +346,11 @@ pub async fn run(cli: Cli) -> CliResult {
     match cli.command {
         // Seeding's statements take seconds by design: sqlx's slow-statement warnings
         // would be noise there.
-        Command::Dev(_) => init_logging(&format!("{},sqlx::query=error", config.log)),
-        _ => init_logging(&config.log),
+        Command::Dev(_) => init_logging(
+            &format!("{},sqlx::query=error", config.log),
+            config.log_format,
+        ),
+        _ => init_logging(&config.log, config.log_format),
     }
     match cli.command {
         Command::Serve(_) => crate::serve::serve(config).await,
@@ -370,13 +377,21 @@ pub async fn run(cli: Cli) -> CliResult {
     }
 }
 
-fn init_logging(filter: &str) {
+fn init_logging(filter: &str, format: crate::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        crate::config::LogFormat::Text => builder.try_init(),
+        // The request span (id, method, route) rides on every line of a request.
+        crate::config::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// A core for commands that never touch sealed data, so they need no master key.

@@ -11,10 +11,31 @@ use serde::Deserialize;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE: &str = "sqlite://certkeeper.db";
-/// sqlx logs every PostgreSQL notice (e.g. "relation already exists") at info: keep those quiet.
 pub const DEFAULT_LEAF_LIFETIME_DAYS: u32 = 90;
 pub const DEFAULT_CHALLENGE_TTL_HOURS: u32 = 7 * 24;
+/// sqlx logs every PostgreSQL notice (e.g. "relation already exists") at info: keep those quiet.
 pub const DEFAULT_LOG: &str = "info,sqlx=warn";
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("--log-format {other:?}: expected text or json")),
+        }
+    }
+}
 pub const DEFAULT_JOB_POLL_SECONDS: u64 = 30;
 
 /// Parses `--dns-exec NAME=PATH`.
@@ -41,6 +62,8 @@ pub struct FileConfig {
     pub database: Option<String>,
     pub master_key_file: Option<PathBuf>,
     pub log: Option<String>,
+    /// `text` or `json`.
+    pub log_format: Option<String>,
     pub dns_resolver: Option<SocketAddr>,
     pub leaf_lifetime_days: Option<u32>,
     pub challenge_ttl_hours: Option<u32>,
@@ -105,6 +128,7 @@ pub struct Config {
     pub database: String,
     pub master_key_file: PathBuf,
     pub log: String,
+    pub log_format: LogFormat,
     /// Where DNS-01 lookups go; `None`: the system's resolvers.
     pub dns_resolver: Option<SocketAddr>,
     /// Lifetime of certificates the built-in CA issues.
@@ -275,6 +299,12 @@ impl Config {
                 .log
                 .or(file.log)
                 .unwrap_or_else(|| DEFAULT_LOG.to_string()),
+            log_format: over
+                .log_format
+                .or(file.log_format)
+                .map(|f| f.parse::<LogFormat>())
+                .transpose()?
+                .unwrap_or_default(),
             dns_resolver: over.dns_resolver.or(file.dns_resolver),
             leaf_lifetime_days: over
                 .leaf_lifetime_days

@@ -25,6 +25,15 @@ pub fn run(dir: &std::path::Path, args: &[&str]) -> Value {
 
 /// Starts `serve`, returns the child, the base URL and every line printed before it.
 pub fn serve(dir: &std::path::Path, extra: &[&str]) -> (KillOnDrop, String, Vec<String>) {
+    serve_logging(dir, extra, Stdio::null())
+}
+
+/// [`serve`] with its log (standard error) going to `log`.
+pub fn serve_logging(
+    dir: &std::path::Path,
+    extra: &[&str],
+    log: Stdio,
+) -> (KillOnDrop, String, Vec<String>) {
     // Owned by the guard from the start, so a failed assertion below still stops it.
     let mut child = KillOnDrop(
         Command::new(BIN)
@@ -33,7 +42,7 @@ pub fn serve(dir: &std::path::Path, extra: &[&str]) -> (KillOnDrop, String, Vec<
             .current_dir(dir)
             .env_remove("CERTKEEPER_DATABASE")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap(),
     );

@@ -12,6 +12,7 @@ mod cli;
 mod crash;
 mod issuance;
 mod lifecycle;
+mod logs;
 mod master_key;
 mod metrics;
 mod notifications;
