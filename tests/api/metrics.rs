@@ -139,6 +139,34 @@ async fn metrics_follow_the_inventory_and_name_routes_by_template(db: Db) {
     let (_, text) = scrape(&app, Some(&scoped)).await;
     assert!(!text.contains(&format!("project=\"{p}\"")), "{text}");
 
+    // Every metric the Grafana dashboard in docs/ queries is one the server serves.
+    let (_, text) = scrape(&app, Some(&viewer)).await;
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/grafana/certkeeper-dashboard.json"
+    ))
+    .unwrap();
+    let mut names: Vec<&str> = dashboard
+        .match_indices("certkeeper_")
+        .map(|(i, _)| {
+            let rest = &dashboard[i..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .filter(|n| *n != "certkeeper_")
+        .collect();
+    names.sort();
+    names.dedup();
+    assert!(names.len() >= 5, "{names:?}");
+    for name in names {
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "the dashboard queries {name}, which /metrics does not serve"
+        );
+    }
+
     let ready = app
         .http
         .get(format!("{}/readyz", app.base))
