@@ -129,6 +129,20 @@ async fn metrics_follow_the_inventory_and_name_routes_by_template(db: Db) {
         "raw paths leak"
     );
     assert!(text.contains("certkeeper_build_info{version=\""), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "certkeeper_outcomes_total{operation=\"validation\",outcome=\"issued\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "certkeeper_outcomes_total{operation=\"revocation\",outcome=\"revoked\"}"
+        ),
+        1.0
+    );
     assert!(text.ends_with("# EOF\n"));
 
     // A key limited to another project sees none of this project's numbers.

@@ -430,8 +430,26 @@ impl Core {
     }
 
     /// Validation on behalf of `actor` (a key's holder, or the scheduler), once the project is
-    /// authorized.
+    /// authorized; its outcome counted for `/metrics`.
     pub(crate) async fn validate_as(
+        &self,
+        actor: &Actor,
+        project: &Project,
+        id: CertificateId,
+    ) -> Result<CertificateRecord, CoreError> {
+        let result = self.validate_unmetered(actor, project, id).await;
+        match &result {
+            Ok(r) if r.summary().is_some() => self.outcomes.add("validation", "issued"),
+            Ok(_) => {}
+            Err(CoreError::Invalid(_) | CoreError::Conflict { .. }) => {
+                self.outcomes.add("validation", "refused")
+            }
+            Err(_) => self.outcomes.add("validation", "error"),
+        }
+        result
+    }
+
+    async fn validate_unmetered(
         &self,
         actor: &Actor,
         project: &Project,

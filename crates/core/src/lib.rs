@@ -45,6 +45,7 @@ pub struct Core {
     notify: notifications::NotifyConfig,
     acme: Arc<acme_server::AcmeServer>,
     revocation: Arc<revocation::RevocationState>,
+    outcomes: Arc<metrics::Outcomes>,
 }
 
 impl Core {
@@ -63,6 +64,7 @@ impl Core {
             notify: notifications::NotifyConfig::default(),
             acme,
             revocation: Arc::default(),
+            outcomes: Arc::default(),
         }
     }
 

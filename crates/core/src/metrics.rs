@@ -3,6 +3,7 @@
 //! `certkeeper_store::metrics`), limited to what the scraping key may see.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use certkeeper_store::{ExpiringCertificate, ProjectCounts};
 
@@ -60,5 +61,31 @@ impl Core {
     /// `/readyz`: the database answers.
     pub async fn ready(&self) -> Result<(), CoreError> {
         Ok(self.store.ping().await?)
+    }
+}
+
+/// What an operation came to, counted per node since it started (Prometheus counters: each
+/// node is scraped on its own and they are summed there).
+#[derive(Debug, Default)]
+pub(crate) struct Outcomes(Mutex<BTreeMap<(&'static str, &'static str), u64>>);
+
+impl Outcomes {
+    pub(crate) fn add(&self, operation: &'static str, outcome: &'static str) {
+        if let Ok(mut counts) = self.0.lock() {
+            *counts.entry((operation, outcome)).or_default() += 1;
+        }
+    }
+}
+
+impl Core {
+    /// (operation, outcome, count) of every outcome seen on this node: `validation` (issued,
+    /// refused), `renewal` (issued, opened, failed), `delivery` (delivered, failed),
+    /// `revocation` (revoked), `acme_finalize` (valid, invalid).
+    pub fn outcomes(&self) -> Vec<(&'static str, &'static str, u64)> {
+        self.outcomes
+            .0
+            .lock()
+            .map(|c| c.iter().map(|((o, r), n)| (*o, *r, *n)).collect())
+            .unwrap_or_default()
     }
 }

@@ -744,6 +744,7 @@ impl Core {
                 self.store
                     .record_attempt(id, "delivered", status, None, now)
                     .await?;
+                self.outcomes.add("delivery", "delivered");
                 Ok(RunResult::Done)
             }
             Err((status, error)) if now - delivery.created_at >= DELIVERY_RETRY_FOR => {
@@ -762,6 +763,7 @@ impl Core {
                 self.store
                     .record_attempt(id, "pending", status, Some(&error), now)
                     .await?;
+                self.outcomes.add("delivery", "failed");
                 Ok(RunResult::Failed(error))
             }
         }

@@ -102,6 +102,7 @@ impl Core {
         match self.renew_record(&Actor::System, &project, &record).await {
             Ok(successor) if successor.summary().is_some() => {
                 tracing::info!(certificate = %id, successor = %successor.id, "renewed");
+                self.outcomes.add("renewal", "issued");
                 Ok(RunResult::Done)
             }
             Ok(successor) => {
@@ -109,6 +110,7 @@ impl Core {
                 // job looks again later: once it is issued the job ends; if its order ends
                 // without a certificate (rejected, expired), the next look opens another.
                 tracing::info!(certificate = %id, successor = %successor.id, "renewal opened");
+                self.outcomes.add("renewal", "opened");
                 // Issued meanwhile (a quick provider), while this job still held its claim and
                 // so could not be dropped: nothing is left to do.
                 if let Some(now) = self.store.certificate(id).await?
@@ -123,6 +125,7 @@ impl Core {
                 let why = e.to_string();
                 self.push_event(&record, Event::RenewalFailed, Some(&why))
                     .await;
+                self.outcomes.add("renewal", "failed");
                 Ok(RunResult::Failed(why))
             }
         }

@@ -152,6 +152,7 @@ impl Core {
             return Err(RevokeError::AlreadyRevoked(record.id));
         }
         self.revocation.forget_answers();
+        self.outcomes.add("revocation", "revoked");
         self.wake_scheduler();
         tracing::info!(certificate = %record.id, serial = %summary.serial_number, reason = %reason, "revoked");
         Ok(self.visible(project, record.id).await?)

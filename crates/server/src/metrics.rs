@@ -125,6 +125,40 @@ struct CertificateLabels {
     serial: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    operation: String,
+    outcome: String,
+}
+
+/// The core's outcome counts as one counter family, read at the scrape.
+#[derive(Debug)]
+struct OutcomeCounters(Vec<(&'static str, &'static str, u64)>);
+
+impl prometheus_client::collector::Collector for OutcomeCounters {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric as _;
+        let mut metric = encoder.encode_descriptor(
+            "outcomes",
+            "What operations came to on this node: validation, renewal, delivery, revocation, acme_finalize",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (operation, outcome, n) in &self.0 {
+            let labels = OutcomeLabels {
+                operation: (*operation).into(),
+                outcome: (*outcome).into(),
+            };
+            prometheus_client::metrics::counter::ConstCounter::new(*n)
+                .encode(metric.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
 fn text(status: StatusCode, body: &str) -> Response {
     (
         status,
@@ -182,6 +216,7 @@ pub(crate) async fn scrape(
         "The running build",
         Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
     );
+    registry.register_collector(Box::new(OutcomeCounters(state.core.outcomes())));
     let certificates = Family::<ProjectStatus, Gauge>::default();
     let expiring = Family::<ProjectWithin, Gauge>::default();
     for (project, c) in &inventory.projects {

@@ -285,6 +285,7 @@ impl Core {
                 self.store
                     .move_acme_order(id, "processing", "valid", None, Some(certificate))
                     .await?;
+                self.outcomes.add("acme_finalize", "valid");
             }
             Err(e) => {
                 let problem =
@@ -299,6 +300,7 @@ impl Core {
                     )
                     .await?;
                 tracing::warn!(account = %account.id, order = %id, error = %e, "ACME finalize failed");
+                self.outcomes.add("acme_finalize", "invalid");
             }
         }
         self.acme_order_by_id(signed, id).await
