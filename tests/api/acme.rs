@@ -100,6 +100,22 @@ async fn issues_through_pebble(db: Db) {
     )
     .await
     .ok();
+    // Revoking it asks pebble (through the account that ordered it); certkeeper's own CRL
+    // does not list another CA's certificate.
+    let revoke = format!("{}/{id}/revoke", app.certs_path(&app.project));
+    let r = app
+        .call(
+            Method::POST,
+            &revoke,
+            Some(&app.admin_key),
+            Some(json!({"reason": "superseded"})),
+        )
+        .await;
+    assert_eq!(r.ok()["certificateStatus"], "Revoked", "{}", r.text);
+    app.call(Method::POST, &revoke, Some(&app.admin_key), None)
+        .await
+        .assert_error(409, "already revoked");
+    assert_eq!(app.core.store().revocation_count().await.unwrap(), 0);
 }
 
 async fn a_ca_refusal_rejects_the_order(db: Db) {

@@ -164,6 +164,27 @@ impl AcmeIssuer {
         Ok((order.url().to_string(), challenges))
     }
 
+    /// Asks the CA to revoke `der` (its own certificate, signed with this account's key) with
+    /// the RFC 5280 reason `code`.
+    pub async fn revoke(&self, der: &[u8], code: u8) -> Result<(), CoreError> {
+        use instant_acme::RevocationReason as R;
+        let reason = match code {
+            1 => R::KeyCompromise,
+            3 => R::AffiliationChanged,
+            4 => R::Superseded,
+            5 => R::CessationOfOperation,
+            _ => R::Unspecified,
+        };
+        let certificate = rustls_pki_types::CertificateDer::from(der.to_vec());
+        self.account
+            .revoke(&instant_acme::RevocationRequest {
+                certificate: &certificate,
+                reason: Some(reason),
+            })
+            .await
+            .map_err(|e| acme_error("revocation", e))
+    }
+
     /// Tells the CA the records are published, waits for its verdict, and on success
     /// finalizes with a fresh P-256 key and downloads the chain.
     pub async fn finish_order(

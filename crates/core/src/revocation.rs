@@ -66,7 +66,8 @@ impl RevocationState {
 }
 
 impl Core {
-    /// `POST …/certificates/{id}/revoke`: revokes a certificate the built-in CA issued.
+    /// `POST …/certificates/{id}/revoke`: revokes a certificate the built-in CA issued, or
+    /// has the external ACME CA revoke one it issued.
     pub async fn revoke_certificate(
         &self,
         who: &Principal,
@@ -116,11 +117,30 @@ impl Core {
             .ok_or_else(|| {
                 CoreError::internal(format!("certificate {} has no order", record.id))
             })?;
-        if state.issuer != crate::issuance::IssuerKind::Builtin.as_str() {
-            return Err(conflict(format!(
-                "certificate {} was issued by the external ACME CA; certkeeper can revoke only what its built-in CA issued",
-                record.id
-            )));
+        let builtin = state.issuer == crate::issuance::IssuerKind::Builtin.as_str();
+        if !builtin {
+            // Another CA's certificate: that CA revokes it, through the account that ordered it;
+            // certkeeper records the outcome (its own CRL and OCSP never list it).
+            let acme = self.issuance()?.acme.as_ref().ok_or_else(|| {
+                conflict(format!(
+                    "certificate {} was issued by an external ACME CA that this server is no longer configured for",
+                    record.id
+                ))
+            })?;
+            let der = self
+                .store
+                .certificate_material(record.id)
+                .await?
+                .and_then(|m| m.der)
+                .ok_or_else(|| {
+                    CoreError::internal(format!("certificate {} has no DER", record.id))
+                })?;
+            acme.revoke(&der, reason.code()).await.map_err(|e| {
+                conflict(format!(
+                    "the ACME CA did not revoke certificate {}: {e}",
+                    record.id
+                ))
+            })?;
         }
         let now = self.now();
         let stored = self
@@ -132,6 +152,7 @@ impl Core {
                 serial_number: summary.serial_number.clone(),
                 reason_code: reason.code(),
                 not_after: summary.not_after,
+                on_crl: builtin,
                 at: now,
                 audit: NewAuditEvent {
                     at: now,
@@ -143,6 +164,7 @@ impl Core {
                         "serialNumber": summary.serial_number,
                         "reason": reason.as_str(),
                         "via": via,
+                        "ca": if builtin { "builtin" } else { "acme" },
                     })
                     .to_string(),
                 },
@@ -362,7 +384,7 @@ impl Core {
 pub enum RevokeError {
     #[error("certificate {0} is already revoked")]
     AlreadyRevoked(CertificateId),
-    /// Imported, not issued yet, or issued by another CA.
+    /// Imported, not issued yet, or refused by the external CA.
     #[error("{0}")]
     NotRevocable(String),
     #[error(transparent)]

@@ -41,6 +41,9 @@ pub struct NewRevocation {
     pub not_after: OffsetDateTime,
     pub at: OffsetDateTime,
     pub audit: NewAuditEvent,
+    /// On the built-in CA's CRL and OCSP. `false` for a certificate another CA issued (and
+    /// revoked at certkeeper's request): only the inventory records it.
+    pub on_crl: bool,
 }
 
 /// One entry of the CRL.
@@ -98,18 +101,20 @@ impl Store {
         {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO revocations (certificate_id, container_id, serial_number, reason_code, \
-             revoked_at_ms, not_after_ms) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(r.certificate_id.0)
-        .bind(r.container_id.0)
-        .bind(&r.serial_number)
-        .bind(i64::from(r.reason_code))
-        .bind(to_ms(r.at))
-        .bind(to_ms(r.not_after))
-        .execute(&mut *tx)
-        .await?;
+        if r.on_crl {
+            sqlx::query(
+                "INSERT INTO revocations (certificate_id, container_id, serial_number, reason_code, \
+                 revoked_at_ms, not_after_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(r.certificate_id.0)
+            .bind(r.container_id.0)
+            .bind(&r.serial_number)
+            .bind(i64::from(r.reason_code))
+            .bind(to_ms(r.at))
+            .bind(to_ms(r.not_after))
+            .execute(&mut *tx)
+            .await?;
+        }
         let row = sqlx::query(
             "UPDATE certificates SET last_modified_ms = $1 WHERE id = $2 \
              RETURNING renewed_by_id, not_after_ms",
@@ -128,14 +133,16 @@ impl Store {
         }
         deltas.apply(&mut *tx).await?;
         unschedule_on(&mut *tx, JobKind::Renew, &r.certificate_id.to_string()).await?;
-        schedule_no_later_on(
-            &mut *tx,
-            JobKind::PublishCrl,
-            CRL_JOB_SUBJECT,
-            r.at + CRL_COALESCE,
-            r.at,
-        )
-        .await?;
+        if r.on_crl {
+            schedule_no_later_on(
+                &mut *tx,
+                JobKind::PublishCrl,
+                CRL_JOB_SUBJECT,
+                r.at + CRL_COALESCE,
+                r.at,
+            )
+            .await?;
+        }
         let detail = serde_json::json!({ "reasonCode": r.reason_code }).to_string();
         push_event_on(
             &mut *tx,

@@ -20,9 +20,10 @@ pub struct RevokeRequest {
     pub reason: Option<String>,
 }
 
-/// Revoke a certificate issued by certkeeper's built-in CA. It goes on the next CRL (signed
-/// within a minute) and OCSP answers `revoked`; its status becomes `Revoked` and its order's
-/// status history (DigiCert's status-change report) records `revoked`.
+/// Revoke a certificate certkeeper issued. The built-in CA's go on the next CRL (signed
+/// within a minute) and OCSP answers `revoked`; one from the external ACME CA is revoked
+/// there. Its status becomes `Revoked` and its order's status history (DigiCert's
+/// status-change report) records `revoked`.
 #[utoipa::path(
     post,
     path = "/api/v1/projects/{projectId}/certificates/{id}/revoke",
@@ -38,7 +39,7 @@ pub struct RevokeRequest {
         (status = 401, description = "No or unknown API key", body = ErrorEnvelope),
         (status = 403, description = "Read-only key, or another project's certificate", body = ErrorEnvelope),
         (status = 404, description = "Unknown project or certificate", body = ErrorEnvelope),
-        (status = 409, description = "Already revoked, not issued yet, imported, or issued by an external CA", body = ErrorEnvelope),
+        (status = 409, description = "Already revoked, not issued yet, imported, or refused by the external ACME CA that issued it", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn revoke_certificate(
