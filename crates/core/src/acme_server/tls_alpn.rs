@@ -82,20 +82,9 @@ impl Core {
         key_authorization: &str,
     ) -> Result<(), Value> {
         let internal = |e: String| problem(ProblemType::ServerInternal, e);
-        let issuance = self.issuance().map_err(|e| internal(e.to_string()))?;
         let name = &authz.identifier;
-        let ips = issuance
-            .dns
-            .lookup_ips(name)
-            .await
-            .map_err(|e| problem(ProblemType::Dns, format!("looking up {name}: {e}")))?;
-        let Some(ip) = ips.first() else {
-            return Err(problem(
-                ProblemType::Dns,
-                format!("{name} has no A or AAAA record"),
-            ));
-        };
-        let addr = SocketAddr::new(*ip, self.acme.config.tlsalpn01_port);
+        let ip = self.address_of(name).await?;
+        let addr = SocketAddr::new(ip, self.acme.config.tlsalpn01_port);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()

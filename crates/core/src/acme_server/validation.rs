@@ -126,22 +126,25 @@ impl Core {
         }
     }
 
-    async fn check_http01(&self, authz: &Authorization, expected: &str) -> Result<(), Value> {
+    /// The address a validation of `name` connects to: its first A or AAAA record through
+    /// the configured resolver.
+    pub(super) async fn address_of(&self, name: &str) -> Result<std::net::IpAddr, Value> {
         let issuance = self
             .issuance()
             .map_err(|e| problem(ProblemType::ServerInternal, e.to_string()))?;
-        let name = &authz.identifier;
         let ips = issuance
             .dns
             .lookup_ips(name)
             .await
             .map_err(|e| problem(ProblemType::Dns, format!("looking up {name}: {e}")))?;
-        let Some(ip) = ips.first() else {
-            return Err(problem(
-                ProblemType::Dns,
-                format!("{name} has no A or AAAA record"),
-            ));
-        };
+        ips.first()
+            .copied()
+            .ok_or_else(|| problem(ProblemType::Dns, format!("{name} has no A or AAAA record")))
+    }
+
+    async fn check_http01(&self, authz: &Authorization, expected: &str) -> Result<(), Value> {
+        let name = &authz.identifier;
+        let ip = self.address_of(name).await?;
         let port = self.acme.config.http01_port;
         let token = authz
             .challenges
@@ -151,7 +154,7 @@ impl Core {
             .unwrap_or_default();
         let url = format!("http://{name}:{port}/.well-known/acme-challenge/{token}");
         let client = reqwest::Client::builder()
-            .resolve(name, SocketAddr::new(*ip, port))
+            .resolve(name, SocketAddr::new(ip, port))
             .timeout(HTTP01_TIMEOUT)
             .redirect(reqwest::redirect::Policy::limited(10))
             .build()
