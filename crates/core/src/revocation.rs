@@ -222,19 +222,22 @@ impl Core {
     }
 
     /// Signs and stores a new CRL if revocations were added since the last one or it is older
-    /// than [`CRL_REFRESH`]. `true` when one was published.
-    pub async fn publish_crl_if_stale(&self) -> Result<bool, CoreError> {
+    /// than [`CRL_REFRESH`]. Returns how many revocations the CRL now stored covers (0 when
+    /// another node stored one first: the caller looks again).
+    pub async fn publish_crl_if_stale(&self) -> Result<i64, CoreError> {
         let now = self.now();
-        let current = self.store.crl().await?;
+        let current = self.store.crl_state().await?;
         let count = self.store.revocation_count().await?;
         if let Some(c) = &current
             && c.built_through >= count
             && now - c.this_update < CRL_REFRESH
         {
-            return Ok(false);
+            return Ok(c.built_through);
         }
-        let (entries, built_through) = self.store.crl_entries(now).await?;
-        let entries = entries
+        let entries = self
+            .store
+            .crl_entries(now)
+            .await?
             .iter()
             .map(|e| {
                 Ok(certkeeper_ca::crl::CrlEntry {
@@ -261,7 +264,7 @@ impl Core {
         .map_err(CoreError::internal)?;
         let crl = StoredCrl {
             crl_number: number,
-            built_through,
+            built_through: count,
             this_update: now,
             next_update,
             der,
@@ -270,21 +273,19 @@ impl Core {
             .store
             .put_crl(current.map(|c| c.crl_number), &crl)
             .await?;
-        if published {
-            tracing::info!(crl_number = number, entries = listed, "published a CRL");
-        }
         self.revocation.forget_crl();
-        Ok(published)
+        if !published {
+            return Ok(0);
+        }
+        tracing::info!(crl_number = number, entries = listed, "published a CRL");
+        Ok(count)
     }
 
     /// The `publish-crl` job. Revocations stored while it signed could not move it (a running
-    /// job is left alone), so it looks again at once when there are any.
+    /// job is left alone), so it looks again soon when there are any.
     pub(crate) async fn run_crl_job(&self) -> Result<RunResult, CoreError> {
-        self.publish_crl_if_stale().await?;
-        let behind = match self.store.crl().await? {
-            Some(c) => self.store.revocation_count().await? > c.built_through,
-            None => true,
-        };
+        let covered = self.publish_crl_if_stale().await?;
+        let behind = self.store.revocation_count().await? > covered;
         Ok(RunResult::RunAgainIn(if behind {
             certkeeper_store::CRL_COALESCE
         } else {

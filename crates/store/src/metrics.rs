@@ -47,28 +47,26 @@ impl Store {
     ) -> Result<Vec<ProjectCounts>, StoreError> {
         let h = hour_of(to_ms(now));
         let mut by: std::collections::BTreeMap<i64, ProjectCounts> = Default::default();
-        let entry = |by: &mut std::collections::BTreeMap<i64, ProjectCounts>, c: i64| {
-            by.entry(c)
-                .or_insert_with(|| ProjectCounts {
-                    container_id: ContainerId(c),
-                    total: 0,
-                    valid: 0,
-                    expired: 0,
-                    revoked: 0,
-                    expiring: [0; 4],
-                })
-                .clone()
-        };
+        fn entry(
+            by: &mut std::collections::BTreeMap<i64, ProjectCounts>,
+            c: i64,
+        ) -> &mut ProjectCounts {
+            by.entry(c).or_insert_with(|| ProjectCounts {
+                container_id: ContainerId(c),
+                total: 0,
+                valid: 0,
+                expired: 0,
+                revoked: 0,
+                expiring: [0; 4],
+            })
+        }
         for r in sqlx::query(
             "SELECT container_id, CAST(SUM(total) AS BIGINT) AS n FROM certificate_counts GROUP BY container_id",
         )
         .fetch_all(&self.scan_pool)
         .await?
         {
-            let c: i64 = r.try_get("container_id")?;
-            let mut p = entry(&mut by, c);
-            p.total = r.try_get("n")?;
-            by.insert(c, p);
+            entry(&mut by, r.try_get("container_id")?).total = r.try_get("n")?;
         }
         let rows = sqlx::query(
             "SELECT container_id, \
@@ -88,8 +86,7 @@ impl Store {
         .fetch_all(&self.scan_pool)
         .await?;
         for r in rows {
-            let c: i64 = r.try_get("container_id")?;
-            let mut p = entry(&mut by, c);
+            let p = entry(&mut by, r.try_get("container_id")?);
             p.expired = r.try_get("expired")?;
             p.valid = r.try_get("valid")?;
             p.expiring = [
@@ -98,7 +95,6 @@ impl Store {
                 r.try_get("d2")?,
                 r.try_get("d3")?,
             ];
-            by.insert(c, p);
         }
         for r in sqlx::query(
             "SELECT container_id, COUNT(*) AS n FROM revocations WHERE not_after_ms >= $1 GROUP BY container_id",
@@ -107,10 +103,7 @@ impl Store {
         .fetch_all(&self.scan_pool)
         .await?
         {
-            let c: i64 = r.try_get("container_id")?;
-            let mut p = entry(&mut by, c);
-            p.revoked = r.try_get("n")?;
-            by.insert(c, p);
+            entry(&mut by, r.try_get("container_id")?).revoked = r.try_get("n")?;
         }
         Ok(by.into_values().collect())
     }

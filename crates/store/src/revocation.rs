@@ -78,6 +78,14 @@ pub struct StoredCrl {
     pub der: Vec<u8>,
 }
 
+/// A stored CRL's bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrlState {
+    pub crl_number: i64,
+    pub built_through: i64,
+    pub this_update: OffsetDateTime,
+}
+
 fn reason(code: i64) -> Result<u8, StoreError> {
     u8::try_from(code).map_err(|_| StoreError::Corrupt(format!("revocation reason {code}")))
 }
@@ -168,14 +176,10 @@ impl Store {
             .await?)
     }
 
-    /// What goes on a CRL at `now`: every revocation of a certificate not yet expired, and
-    /// [`Self::revocation_count`] read before them (so a revocation stored in between makes
-    /// the next check build again rather than be missed).
-    pub async fn crl_entries(
-        &self,
-        now: OffsetDateTime,
-    ) -> Result<(Vec<RevokedEntry>, i64), StoreError> {
-        let count = self.revocation_count().await?;
+    /// What goes on a CRL at `now`: every revocation of a certificate not yet expired. (The
+    /// caller reads [`Self::revocation_count`] first, so a revocation stored in between makes
+    /// the next check build again rather than be missed.)
+    pub async fn crl_entries(&self, now: OffsetDateTime) -> Result<Vec<RevokedEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT serial_number, reason_code, revoked_at_ms FROM revocations \
              WHERE not_after_ms >= $1 ORDER BY id",
@@ -183,8 +187,7 @@ impl Store {
         .bind(to_ms(now))
         .fetch_all(&self.scan_pool)
         .await?;
-        let entries = rows
-            .iter()
+        rows.iter()
             .map(|r| {
                 Ok(RevokedEntry {
                     serial_number: r.try_get("serial_number")?,
@@ -192,8 +195,24 @@ impl Store {
                     revoked_at: from_ms(r.try_get("revoked_at_ms")?)?,
                 })
             })
-            .collect::<Result<_, StoreError>>()?;
-        Ok((entries, count))
+            .collect()
+    }
+
+    /// The stored CRL's number, coverage and age, without its (megabytes of) DER: what the
+    /// job checks every minute.
+    pub async fn crl_state(&self) -> Result<Option<CrlState>, StoreError> {
+        let row =
+            sqlx::query("SELECT crl_number, built_through, this_update_ms FROM crls WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok(CrlState {
+                crl_number: r.try_get("crl_number")?,
+                built_through: r.try_get("built_through")?,
+                this_update: from_ms(r.try_get("this_update_ms")?)?,
+            })
+        })
+        .transpose()
     }
 
     pub async fn crl(&self) -> Result<Option<StoredCrl>, StoreError> {

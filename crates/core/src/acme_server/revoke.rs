@@ -41,30 +41,20 @@ impl Core {
         };
         let (_, cert) = X509Certificate::from_der(&der)
             .map_err(|e| AcmeError::malformed(format!("\"certificate\" is not X.509: {e}")))?;
-        let serial: String = cert
-            .raw_serial()
-            .iter()
-            .skip_while(|b| **b == 0)
-            .map(|b| format!("{b:02X}"))
-            .collect();
+        // The serial and fingerprint as the inventory writes them.
+        let summary = certkeeper_domain::x509::summarize_der(&der)
+            .map_err(|e| AcmeError::malformed(format!("\"certificate\": {e}")))?;
         let project = &signed.project;
         let unknown = || AcmeError::not_found("this CA issued no such certificate to this project");
         let record = self
             .store
-            .certificate_by_serial(project.container_id, &serial)
+            .certificate_by_serial(project.container_id, &summary.serial_number)
             .await?
+            .filter(|r| {
+                r.summary()
+                    .is_some_and(|s| s.fingerprint_sha256 == summary.fingerprint_sha256)
+            })
             .ok_or_else(unknown)?;
-        let fingerprint: String = ring::digest::digest(&ring::digest::SHA256, &der)
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let same = record
-            .summary()
-            .is_some_and(|s| s.fingerprint_sha256 == fingerprint);
-        if !same {
-            return Err(unknown());
-        }
         let actor = match &signed.account {
             Some(account) => {
                 let state = self.store.order_of_certificate(record.id).await?;
