@@ -168,6 +168,9 @@ struct ServeArgs {
     /// (default 10000).
     #[arg(long, env = "CERTKEEPER_METRICS_CERTIFICATE_LIMIT")]
     metrics_certificate_limit: Option<i64>,
+    /// Minutes a dashboard session may stay idle before it must sign in again (default 30).
+    #[arg(long, env = "CERTKEEPER_SESSION_IDLE_MINUTES")]
+    session_idle_minutes: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -338,6 +341,7 @@ pub async fn run(cli: Cli) -> CliResult {
         over.acme_tlsalpn01_port = s.acme_tlsalpn01_port;
         over.metrics_public = s.metrics_public.then_some(true);
         over.metrics_certificate_limit = s.metrics_certificate_limit;
+        over.session_idle_minutes = s.session_idle_minutes;
         if !s.dns_exec.is_empty() {
             over.dns_exec = Some(s.dns_exec.iter().cloned().collect());
         }

@@ -104,6 +104,8 @@ pub struct FileConfig {
     pub metrics_public: Option<bool>,
     /// At most this many per-certificate series on /metrics.
     pub metrics_certificate_limit: Option<i64>,
+    /// Minutes a dashboard session may stay idle (default 30).
+    pub session_idle_minutes: Option<u32>,
 }
 
 /// One configured DNS script.
@@ -160,6 +162,8 @@ pub struct Config {
     pub acme_tlsalpn01_port: u16,
     pub metrics_public: bool,
     pub metrics_certificate_limit: i64,
+    /// How long a dashboard session may stay idle; at least one minute.
+    pub session_idle_minutes: u32,
 }
 
 /// How the listener speaks.
@@ -275,6 +279,11 @@ impl Config {
                 .or(file.metrics_certificate_limit)
                 .unwrap_or(10_000)
                 .max(0),
+            session_idle_minutes: over
+                .session_idle_minutes
+                .or(file.session_idle_minutes)
+                .unwrap_or(30)
+                .max(1),
             tls,
             public_url,
             smtp_url,

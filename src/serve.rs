@@ -122,6 +122,9 @@ pub(crate) async fn full_core(
     Ok(Core::new(store, Arc::new(SystemClock), master_key)
         .with_issuance(issuance)
         .with_notifications(notify_config(config)?)
+        .with_session_idle_timeout(std::time::Duration::from_secs(
+            u64::from(config.session_idle_minutes) * 60,
+        ))
         .with_acme_server(certkeeper_core::acme_server::AcmeServerConfig {
             http01_port: config.acme_http01_port,
             tlsalpn01_port: config.acme_tlsalpn01_port,

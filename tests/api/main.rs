@@ -10,6 +10,7 @@ mod binary;
 mod certificates;
 mod cli;
 mod crash;
+mod dashboard;
 mod issuance;
 mod lifecycle;
 mod logs;

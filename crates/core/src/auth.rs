@@ -96,23 +96,34 @@ impl Core {
     /// [`CoreError::Unauthenticated`], with nothing to tell them apart.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, CoreError> {
         let token = PresentedToken::parse(token.trim()).ok_or(CoreError::Unauthenticated)?;
-        let prefix = token.lookup_prefix();
-        let stored = match self.auth_cache.get(prefix) {
-            Some(k) => k,
-            None => {
-                let k = self
-                    .store
-                    .api_key_by_prefix(prefix)
-                    .await?
-                    .ok_or(CoreError::Unauthenticated)?;
-                self.auth_cache.put(prefix, k.clone());
-                k
-            }
-        };
+        let stored = self.stored_key(token.lookup_prefix()).await?;
         if stored.revoked || !stored.hash.matches(&token.hash()) {
             return Err(CoreError::Unauthenticated);
         }
         Ok(Principal { key: stored.key })
+    }
+
+    /// The key with this lookup prefix, unless revoked: how a dashboard session, which holds
+    /// no token, finds its key again on each request.
+    pub(crate) async fn principal_by_prefix(&self, prefix: &str) -> Result<Principal, CoreError> {
+        let stored = self.stored_key(prefix).await?;
+        if stored.revoked {
+            return Err(CoreError::Unauthenticated);
+        }
+        Ok(Principal { key: stored.key })
+    }
+
+    async fn stored_key(&self, prefix: &str) -> Result<StoredApiKey, CoreError> {
+        if let Some(k) = self.auth_cache.get(prefix) {
+            return Ok(k);
+        }
+        let k = self
+            .store
+            .api_key_by_prefix(prefix)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
+        self.auth_cache.put(prefix, k.clone());
+        Ok(k)
     }
 
     /// Checks that `who` may act on project `id` with `need`, and returns the project.

@@ -6,6 +6,7 @@ pub mod acme;
 pub mod acme_server;
 pub mod admin;
 pub mod auth;
+pub mod browse;
 mod error;
 pub mod inventory;
 pub mod issuance;
@@ -19,6 +20,7 @@ mod renewal;
 pub mod reports;
 pub mod revocation;
 pub mod scheduler;
+pub mod sessions;
 
 use std::sync::Arc;
 
@@ -46,6 +48,8 @@ pub struct Core {
     acme: Arc<acme_server::AcmeServer>,
     revocation: Arc<revocation::RevocationState>,
     outcomes: Arc<metrics::Outcomes>,
+    /// How long a dashboard session lives untouched.
+    session_idle: time::Duration,
 }
 
 impl Core {
@@ -65,12 +69,20 @@ impl Core {
             acme,
             revocation: Arc::default(),
             outcomes: Arc::default(),
+            session_idle: time::Duration::try_from(sessions::DEFAULT_IDLE_TIMEOUT)
+                .unwrap_or(time::Duration::minutes(30)),
         }
     }
 
     /// Sets how notifications are sent (SMTP, webhook policy, the API's certificate shape).
     pub fn with_notifications(mut self, notify: notifications::NotifyConfig) -> Self {
         self.notify = notify;
+        self
+    }
+
+    /// Sets how long a dashboard session may stay idle before it must sign in again.
+    pub fn with_session_idle_timeout(mut self, idle: std::time::Duration) -> Self {
+        self.session_idle = time::Duration::try_from(idle).unwrap_or(self.session_idle);
         self
     }
 

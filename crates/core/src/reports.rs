@@ -75,7 +75,7 @@ fn collection_from_stored(s: StoredCollection) -> Result<Collection, CoreError> 
 
 impl Core {
     /// Refuses keys limited to collections: they read their collections' reports only.
-    fn require_system_read(&self, who: &Principal) -> Result<(), CoreError> {
+    pub(crate) fn require_system_read(&self, who: &Principal) -> Result<(), CoreError> {
         if who.key.collections.is_empty() {
             Ok(())
         } else {
@@ -86,7 +86,11 @@ impl Core {
         }
     }
 
-    fn require_collection_read(&self, who: &Principal, id: CollectionId) -> Result<(), CoreError> {
+    pub(crate) fn require_collection_read(
+        &self,
+        who: &Principal,
+        id: CollectionId,
+    ) -> Result<(), CoreError> {
         if who.key.collections.is_empty() || who.key.collections.contains(&id) {
             Ok(())
         } else {
@@ -114,7 +118,7 @@ impl Core {
     }
 
     /// Which certificates and orders the key's reports count.
-    async fn report_scope(&self, who: &Principal) -> Result<ReportScope, CoreError> {
+    pub(crate) async fn report_scope(&self, who: &Principal) -> Result<ReportScope, CoreError> {
         match who.key.project {
             None => Ok(ReportScope::All),
             Some(id) => {

@@ -28,6 +28,10 @@ pub enum AuditAction {
     CertificateRenew,
     /// An admin deactivated an ACME account.
     AcmeAccountDeactivate,
+    /// Someone signed in to the dashboard with an API key.
+    SessionSignIn,
+    /// A dashboard session was ended by its user.
+    SessionSignOut,
 }
 
 impl AuditAction {
@@ -51,6 +55,8 @@ impl AuditAction {
             Self::ProjectSettings => "project.settings",
             Self::CertificateRenew => "certificate.renew",
             Self::AcmeAccountDeactivate => "acme.account_deactivate",
+            Self::SessionSignIn => "session.sign_in",
+            Self::SessionSignOut => "session.sign_out",
         }
     }
 }

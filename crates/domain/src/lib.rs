@@ -5,6 +5,7 @@
 
 pub mod apikey;
 pub mod audit;
+pub mod browse;
 pub mod certificate;
 pub mod clock;
 pub mod collection;

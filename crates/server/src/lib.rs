@@ -8,6 +8,7 @@
 //! - [`digicert`]: DigiCert CertCentral's reports (`/services/v2/...`).
 //! - [`acme`]: the ACME server (`/acme/{projectId}/...`).
 //! - [`pki`]: the built-in CA's CRL and OCSP responder (`/pki/...`), without an API key.
+//! - [`web`]: the dashboard for people (`/ui/...`), signed in with an API key.
 
 pub mod acme;
 mod auth;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod pki;
 pub mod projects;
 pub mod tls;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -91,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::scrape))
         .with_state((state.clone(), requests.clone()));
     api.merge(acme::routes())
+        .merge(web::routes())
         .merge(pki::routes())
         .merge(scrape)
         .route(
@@ -171,6 +174,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Which surface a path belongs to, so unknown routes answer in that surface's error shape.
 enum Surface {
+    Web,
     Acme,
     Projects,
     Keyfactor,
@@ -179,7 +183,9 @@ enum Surface {
 
 fn surface_of(uri: &Uri) -> Surface {
     let path = uri.path();
-    if path.starts_with(acme::BASE) {
+    if path == "/" || path == web::BASE || path.starts_with("/ui/") {
+        Surface::Web
+    } else if path.starts_with(acme::BASE) {
         Surface::Acme
     } else if path.starts_with(digicert::BASE) {
         Surface::DigiCert
@@ -195,6 +201,7 @@ fn surface_of(uri: &Uri) -> Surface {
 
 async fn fallback(State(state): State<AppState>, uri: Uri) -> Response {
     match surface_of(&uri) {
+        Surface::Web => web::fallback(),
         Surface::Acme => acme::fallback(&state.core),
         Surface::Projects => projects::fallback().await.into_response(),
         Surface::Keyfactor => keyfactor::fallback().into_response(),
@@ -204,6 +211,7 @@ async fn fallback(State(state): State<AppState>, uri: Uri) -> Response {
 
 async fn method_not_allowed(State(state): State<AppState>, uri: Uri) -> Response {
     match surface_of(&uri) {
+        Surface::Web => web::method_not_allowed(),
         Surface::Acme => acme::fallback(&state.core),
         Surface::Projects => projects::method_not_allowed().await.into_response(),
         Surface::Keyfactor => keyfactor::method_not_allowed().into_response(),

@@ -42,24 +42,45 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let project: Option<String> = r.try_get("project_id")?;
-                Ok(AuditEvent {
-                    id: r.try_get("id")?,
-                    at: from_ms(r.try_get("at_ms")?)?,
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                    project: project
-                        .map(|p| {
-                            p.parse::<ProjectId>()
-                                .map_err(|e| StoreError::Corrupt(format!("audit project id: {e}")))
-                        })
-                        .transpose()?,
-                    target: r.try_get("target")?,
-                    detail: r.try_get("detail")?,
-                })
-            })
-            .collect()
+        events_from_rows(&rows)
     }
+
+    /// The newest `limit` audit records about one target (`certificate:42`), newest first.
+    pub async fn audit_events_for(
+        &self,
+        target: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at_ms, actor, action, project_id, target, detail FROM audit_log \
+             WHERE target = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(target)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        events_from_rows(&rows)
+    }
+}
+
+fn events_from_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<AuditEvent>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            let project: Option<String> = r.try_get("project_id")?;
+            Ok(AuditEvent {
+                id: r.try_get("id")?,
+                at: from_ms(r.try_get("at_ms")?)?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                project: project
+                    .map(|p| {
+                        p.parse::<ProjectId>()
+                            .map_err(|e| StoreError::Corrupt(format!("audit project id: {e}")))
+                    })
+                    .transpose()?,
+                target: r.try_get("target")?,
+                detail: r.try_get("detail")?,
+            })
+        })
+        .collect()
 }

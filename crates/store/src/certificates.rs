@@ -77,7 +77,7 @@ pub struct CertificatePage {
     pub total: i64,
 }
 
-fn record_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
+pub(crate) fn record_from_row(r: &AnyRow) -> Result<CertificateRecord, StoreError> {
     let corrupt = |what: &str, e: &dyn std::fmt::Display| {
         StoreError::Corrupt(format!("certificate {what}: {e}"))
     };

@@ -12,7 +12,10 @@ mod acme;
 mod apikeys;
 mod appends;
 mod audit;
+#[macro_use]
 mod certificates;
+// After `certificates`, whose `select_certificates!` it uses.
+mod browse;
 mod collections;
 mod conn;
 mod counts;
@@ -29,6 +32,7 @@ mod query_sql;
 mod reports;
 mod revocation;
 mod seed;
+mod sessions;
 mod settings;
 mod sqlite;
 mod time_ms;
@@ -43,6 +47,7 @@ use sqlx::any::AnyConnectOptions;
 
 pub use acme::{AcmeAccountRow, AcmeAuthzRow, AcmeEabKeyRow, AcmeOrderRow};
 pub use apikeys::{NewApiKey, StoredApiKey};
+pub use browse::{BrowseRow, BrowseScope, COUNT_CAP};
 pub use certificates::{CertificatePage, InsertOutcome, NewCertificate, StoredCertificate};
 pub use collections::{CollectionFields, StoredCollection};
 pub use error::StoreError;
@@ -58,6 +63,7 @@ pub use revocation::{
     CRL_COALESCE, CRL_JOB_SUBJECT, NewRevocation, RevokedEntry, SerialStatus, StoredCrl,
 };
 pub use seed::{KEPT_WHILE_SEEDING, REBUILD_INDEXES_FROM, RIGHT_EDGE_INDEXES, SeedReport};
+pub use sessions::StoredSession;
 pub use sqlite::Synchronous;
 
 /// Which database a store runs on.

@@ -123,7 +123,7 @@ fn day_or_instant(d: DateValue, now: OffsetDateTime) -> (i64, i64) {
 }
 
 /// Escapes LIKE's wildcards (`%`, `_`) and the escape character itself.
-fn like_escape(s: &str) -> String {
+pub(crate) fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         if matches!(ch, '\\' | '%' | '_') {
