@@ -31,7 +31,7 @@ ensure_postgres() {
 ensure_peers() {
     # Real peers on loopback: pebble (ACME test CA) and pebble-challtestsrv, BIND (RFC 2136
     # updates with TSIG), dig, curl for the exec-provider test script, openssl, and the ACME
-    # clients the ACME server is tested with (lego, certbot).
+    # clients the ACME server is tested with (lego, certbot), and chromium for the dashboard.
     local missing=()
     command -v lego >/dev/null 2>&1 || missing+=(lego)
     command -v certbot >/dev/null 2>&1 || missing+=(certbot)
@@ -45,6 +45,10 @@ ensure_peers() {
     command -v curl >/dev/null 2>&1 || missing+=(curl)
     command -v caddy >/dev/null 2>&1 || missing+=(caddy)
     command -v uacme >/dev/null 2>&1 || missing+=(uacme)
+    # The dashboard's browser test: Debian's chromium, its chromedriver, and fonts to render.
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+    [ -d /usr/share/fonts/truetype/liberation ] || missing+=(fonts-liberation)
     if [ ${#missing[@]} -eq 0 ]; then return; fi
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -7,6 +7,7 @@ mod acme_clients;
 mod acme_protocol;
 mod auth;
 mod binary;
+mod browser;
 mod certificates;
 mod cli;
 mod crash;

@@ -28,6 +28,7 @@ pub(crate) struct Tile {
 
 pub(crate) struct Row {
     pub label: String,
+    pub short: String,
     pub value: i64,
     pub href: String,
 }
@@ -67,6 +68,15 @@ fn bucket_label(b: ExpiringBucket) -> &'static str {
         ExpiringBucket::Days60 => "30–59 days",
         ExpiringBucket::Days30 => "1–29 days",
         ExpiringBucket::Expired7 => "Expired ≤ 7 days",
+    }
+}
+
+fn bucket_short(b: ExpiringBucket) -> &'static str {
+    match b {
+        ExpiringBucket::Days90 => "60–90 d",
+        ExpiringBucket::Days60 => "30–59 d",
+        ExpiringBucket::Days30 => "1–29 d",
+        ExpiringBucket::Expired7 => "−7–0 d",
     }
 }
 
@@ -171,6 +181,7 @@ pub(crate) async fn page(
             .iter()
             .map(|(b, n, from, until)| Row {
                 label: bucket_label(*b).to_string(),
+                short: bucket_short(*b).to_string(),
                 value: *n,
                 href: with(BrowseFilter {
                     expires_from: Some(ms_to_time(*from)),
@@ -205,6 +216,7 @@ pub(crate) async fn page(
             .zip(ExpiringBucket::ALL)
             .map(|(r, b)| Bar {
                 label: r.label.clone(),
+                short: r.short.clone(),
                 value: r.value,
                 href: r.href.clone(),
                 class: match b {
@@ -238,11 +250,10 @@ pub(crate) async fn page(
                         + time::Duration::seconds(1);
                     let from = eval - time::Duration::milliseconds(WEEK_MS * n)
                         + time::Duration::seconds(1);
+                    let last_day = utc(until - time::Duration::seconds(1));
                     issuance.push(Row {
-                        label: format!(
-                            "Week to {}",
-                            &utc(until - time::Duration::seconds(1))[..10]
-                        ),
+                        label: format!("Week to {}", &last_day[..10]),
+                        short: last_day[5..10].to_string(),
                         value: p.count,
                         href: link(
                             &BrowseFilter {
@@ -265,6 +276,7 @@ pub(crate) async fn page(
             .iter()
             .map(|r| Bar {
                 label: r.label.clone(),
+                short: r.short.clone(),
                 value: r.value,
                 href: r.href.clone(),
                 class: "bar",

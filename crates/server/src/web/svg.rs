@@ -1,10 +1,12 @@
 //! Bar charts as inline SVG, drawn on the server. Each bar is a link to the inventory filtered
 //! to it; the same numbers are always printed in a table beside the chart, which is what
-//! assistive technology reads (the SVG itself carries a title and is otherwise decorative).
+//! assistive technology reads best; the SVG is a labelled group of links, one per bar.
 
 /// One bar.
 pub(crate) struct Bar {
     pub label: String,
+    /// What fits under the bar.
+    pub short: String,
     pub value: i64,
     pub href: String,
     /// A CSS class for its colour (`bar-warn`, `bar-bad`...).
@@ -33,13 +35,17 @@ const TOP_SPACE: i64 = 18;
 
 /// A vertical bar chart, `title` naming it.
 pub(crate) fn bar_chart(title: &str, bars: &[Bar]) -> String {
-    let slot = if bars.len() > 12 { 28 } else { 64 };
+    let slot = match bars.len() {
+        0..=6 => 100,
+        7..=16 => 48,
+        _ => 28,
+    };
     let width = slot * bars.len().max(1) as i64;
     let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
     let plot = HEIGHT - LABEL_SPACE - TOP_SPACE;
     let mut svg = format!(
         "<svg class=\"chart\" viewBox=\"0 0 {width} {HEIGHT}\" width=\"{width}\" height=\"{HEIGHT}\" \
-         role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\"><title>{}</title>",
+         role=\"group\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\"><title>{}</title>",
         xml_escape(title),
         xml_escape(title)
     );
@@ -65,20 +71,11 @@ pub(crate) fn bar_chart(title: &str, bars: &[Bar]) -> String {
             cx = x + slot / 2,
             ty = y - 4,
             ly = HEIGHT - LABEL_SPACE + 16,
-            short = xml_escape(&short_label(&b.label, slot)),
+            short = xml_escape(&b.short),
         ));
     }
     svg.push_str("</svg>");
     svg
-}
-
-/// Labels that fit under a narrow bar: the last word (a week's date, a bucket's days).
-fn short_label(label: &str, slot: i64) -> String {
-    if slot >= 64 {
-        label.to_string()
-    } else {
-        label.rsplit(' ').next().unwrap_or(label).to_string()
-    }
 }
 
 #[cfg(test)]
@@ -91,6 +88,7 @@ mod tests {
             "A <chart>",
             &[Bar {
                 label: "x".into(),
+                short: "x".into(),
                 value: 3,
                 href: "/ui/inventory?a=1&b=2".into(),
                 class: "bar",
