@@ -38,12 +38,15 @@ pub struct Cli {
     /// Log lines as `text` (for a terminal) or `json` (one object per line, for collectors).
     #[arg(long, global = true, env = "CERTKEEPER_LOG_FORMAT")]
     log_format: Option<String>,
+    #[command(flatten)]
+    remote: crate::remote::Connect,
     #[command(subcommand)]
     command: Command,
 }
 
+/// The commands that work on the database directly (and `serve`).
 #[derive(Debug, Subcommand)]
-enum Command {
+enum LocalCommand {
     /// Run the HTTP server.
     Serve(Box<ServeArgs>),
     /// Manage projects.
@@ -70,6 +73,19 @@ enum Command {
     /// Developer tools.
     #[command(subcommand)]
     Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Local(LocalCommand),
+    #[command(flatten)]
+    Remote(crate::remote::Remote),
+    /// Print shell completions.
+    #[command(
+        after_help = "Example:\n  certkeeper completions bash > /etc/bash_completion.d/certkeeper"
+    )]
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Debug, Subcommand)]
@@ -298,6 +314,46 @@ enum DevCommand {
 type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 pub async fn run(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Remote(remote) => Ok(crate::remote::run(&cli.remote, remote).await?),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            use std::io::Write;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "certkeeper", &mut script);
+            match std::io::stdout().write_all(&script) {
+                // A reader that stopped early (`| head`) is not an error.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
+        }
+        Command::Local(command) => {
+            local(
+                LocalArgs {
+                    config: cli.config,
+                    database: cli.database,
+                    master_key_file: cli.master_key_file,
+                    log: cli.log,
+                    log_format: cli.log_format,
+                },
+                command,
+            )
+            .await
+        }
+    }
+}
+
+/// The global options the database commands read.
+struct LocalArgs {
+    config: Option<PathBuf>,
+    database: Option<String>,
+    master_key_file: Option<PathBuf>,
+    log: Option<String>,
+    log_format: Option<String>,
+}
+
+/// The commands that work on the database (and `serve`).
+async fn local(cli: LocalArgs, command: LocalCommand) -> CliResult {
     let file = match &cli.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
@@ -309,7 +365,7 @@ pub async fn run(cli: Cli) -> CliResult {
         log_format: cli.log_format.clone(),
         ..Overrides::default()
     };
-    if let Command::Serve(s) = &cli.command {
+    if let LocalCommand::Serve(s) = &command {
         over.listen = s.listen.clone();
         over.dns_resolver = s.dns_resolver;
         over.leaf_lifetime_days = s.leaf_lifetime_days;
@@ -347,35 +403,37 @@ pub async fn run(cli: Cli) -> CliResult {
         }
     }
     let config = Config::resolve(file, over)?;
-    match cli.command {
+    match command {
         // Seeding's statements take seconds by design: sqlx's slow-statement warnings
         // would be noise there.
-        Command::Dev(_) => init_logging(
+        LocalCommand::Dev(_) => init_logging(
             &format!("{},sqlx::query=error", config.log),
             config.log_format,
         ),
         _ => init_logging(&config.log, config.log_format),
     }
-    match cli.command {
-        Command::Serve(_) => crate::serve::serve(config).await,
-        Command::Project(cmd) => project(&config, cmd).await,
-        Command::Acme(cmd) => {
+    match command {
+        LocalCommand::Serve(_) => crate::serve::serve(config).await,
+        LocalCommand::Project(cmd) => project(&config, cmd).await,
+        LocalCommand::Acme(cmd) => {
             // EAB keys are sealed: the real master key.
             let core = keyed_core(&config).await?;
             let done = crate::cli_lifecycle::acme(&core, &config, cmd).await;
             core.store().close().await;
             done
         }
-        Command::Jobs(cmd) => crate::cli_lifecycle::jobs(&config, cmd).await,
-        Command::Apikey(cmd) => apikey(&config, cmd).await,
-        Command::Collection(cmd) => collection(&config, cmd).await,
-        Command::Audit(AuditCommand::List { limit, json }) => audit(&config, limit, json).await,
-        Command::Ca(CaCommand::Show) => ca_show(&config).await,
-        Command::Dev(DevCommand::Seed {
+        LocalCommand::Jobs(cmd) => crate::cli_lifecycle::jobs(&config, cmd).await,
+        LocalCommand::Apikey(cmd) => apikey(&config, cmd).await,
+        LocalCommand::Collection(cmd) => collection(&config, cmd).await,
+        LocalCommand::Audit(AuditCommand::List { limit, json }) => {
+            audit(&config, limit, json).await
+        }
+        LocalCommand::Ca(CaCommand::Show) => ca_show(&config).await,
+        LocalCommand::Dev(DevCommand::Seed {
             certificates,
             project,
         }) => seed(&config, certificates, &project).await,
-        Command::Dev(DevCommand::SeedRevocations { revocations }) => {
+        LocalCommand::Dev(DevCommand::SeedRevocations { revocations }) => {
             seed_revocations(&config, revocations).await
         }
     }

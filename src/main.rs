@@ -4,6 +4,7 @@ mod cli;
 mod cli_lifecycle;
 mod config;
 mod listener;
+mod remote;
 mod serve;
 
 use std::process::ExitCode;
@@ -23,9 +24,13 @@ async fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        // Remote commands report their own errors (one line, or JSON) and pick the code.
+        Err(e) => match e.downcast_ref::<remote::Exit>() {
+            Some(remote::Exit(code)) => ExitCode::from(*code),
+            None => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

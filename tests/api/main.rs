@@ -10,6 +10,7 @@ mod binary;
 mod browser;
 mod certificates;
 mod cli;
+mod cli_remote;
 mod crash;
 mod dashboard;
 mod issuance;

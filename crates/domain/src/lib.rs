@@ -9,6 +9,7 @@ pub mod browse;
 pub mod certificate;
 pub mod clock;
 pub mod collection;
+pub mod csv;
 pub mod ids;
 pub mod issuer;
 pub mod job;

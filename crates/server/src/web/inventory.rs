@@ -410,23 +410,6 @@ pub(crate) async fn page(
 /// CSV's header row; [`csv_line`] writes the fields in this order.
 const CSV_HEADER: &str = "id,project_id,common_name,names,status,certificate_type,issuer,serial_number,thumbprint_sha1,not_before,not_after,days_left\r\n";
 
-/// A CSV field: quoted when needed, and a leading `=`, `+`, `-` or `@` defused so that a
-/// spreadsheet does not run it as a formula.
-fn csv_field(out: &mut String, v: &str) {
-    let guarded = if v.starts_with(['=', '+', '-', '@']) {
-        format!("'{v}")
-    } else {
-        v.to_string()
-    };
-    if guarded.contains([',', '"', '\r', '\n']) {
-        out.push('"');
-        out.push_str(&guarded.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(&guarded);
-    }
-}
-
 fn export_fields(r: &CertificateRecord, now: OffsetDateTime) -> [String; 12] {
     let s = r.summary();
     let days = s.map(|s| (s.not_after - now).whole_seconds().div_euclid(86_400));
@@ -476,15 +459,7 @@ fn render_rows(rows: &[BrowseRow], now: OffsetDateTime, format: Format, first: b
     for (i, row) in rows.iter().enumerate() {
         let fields = export_fields(&row.record, now);
         match format {
-            Format::Csv => {
-                for (j, v) in fields.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
-                    }
-                    csv_field(&mut out, v);
-                }
-                out.push_str("\r\n");
-            }
+            Format::Csv => certkeeper_domain::csv::push_record(&mut out, &fields),
             Format::Json => {
                 if !(first && i == 0) {
                     out.push(',');
@@ -640,15 +615,6 @@ mod tests {
             q.filter.expires_until,
             Some(time::macros::datetime!(2027-01-01 0:00 UTC))
         );
-    }
-
-    #[test]
-    fn csv_defuses_formulas_and_quotes() {
-        let mut s = String::new();
-        csv_field(&mut s, "=cmd()");
-        s.push('|');
-        csv_field(&mut s, "a,\"b\"");
-        assert_eq!(s, "'=cmd()|\"a,\"\"b\"\"\"");
     }
 
     #[test]
