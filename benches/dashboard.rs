@@ -11,7 +11,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{admin_key, bench_database, cli, database_kind, env_or, percentile, serve};
+use support::{admin_key, bench_database, cli, cli_json, database_kind, env_or, percentile, serve};
 
 /// A signed-in session's cookie header.
 async fn sign_in(http: &reqwest::Client, base: &str, key: &str) -> String {
@@ -92,6 +92,40 @@ async fn main() {
         .build()
         .expect("client");
     let cookie = sign_in(&http, &base, &key).await;
+    // A viewer limited to the seeded project: its pages merge two index walks (the project's
+    // own certificates and the organization-scoped ones).
+    let limited = cli_json(
+        dir.path(),
+        &db,
+        &[
+            "apikey",
+            "create",
+            "--name",
+            "limited",
+            "--role",
+            "viewer",
+            "--project",
+            "big",
+            "--json",
+        ],
+    )["key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let limited_cookie = sign_in(&http, &base, &limited).await;
+    let get_as = |cookie: String, path: String| {
+        let (http, base) = (&http, &base);
+        async move {
+            let r = http
+                .get(format!("{base}{path}"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("page");
+            assert_eq!(r.status(), 200, "{path}");
+            r.text().await.expect("body")
+        }
+    };
     let get = |path: String| {
         let (http, cookie, base) = (&http, &cookie, &base);
         async move {
@@ -159,6 +193,14 @@ async fn main() {
             vec!["/ui/inventory?status=revoked".into()],
         ),
         ("overview", vec!["/ui/".into()]),
+        (
+            "inventory, one issuer",
+            vec!["/ui/inventory?issuer=O%3Dcertkeeper%20Seed%2CCN%3Dcertkeeper%20Seed%20CA".into()],
+        ),
+        (
+            "inventory, an issuer nothing has",
+            vec!["/ui/inventory?issuer=CN%3Dnobody".into()],
+        ),
     ];
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("| page | p50 ms | p99 ms | requests |");
@@ -177,6 +219,29 @@ async fn main() {
             ms(percentile(&times, 0.5)),
             ms(percentile(&times, 0.99)),
         );
+    }
+    {
+        let deep_limited: Vec<String> = deep.iter().take(50).cloned().collect();
+        for (label, paths) in [
+            (
+                "project-limited key, first page",
+                vec!["/ui/inventory".to_string()],
+            ),
+            ("project-limited key, pages 2-51", deep_limited),
+        ] {
+            let mut times = Vec::with_capacity(requests);
+            for i in 0..requests {
+                let t = Instant::now();
+                get_as(limited_cookie.clone(), paths[i % paths.len()].clone()).await;
+                times.push(t.elapsed());
+            }
+            times.sort();
+            println!(
+                "| {label} | {:.1} | {:.1} | {requests} |",
+                ms(percentile(&times, 0.5)),
+                ms(percentile(&times, 0.99)),
+            );
+        }
     }
     // A whole filtered export, streamed: the certificates expiring within 30 days.
     let t = Instant::now();

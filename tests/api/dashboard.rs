@@ -338,9 +338,14 @@ async fn inventory_filters_pages_and_exports(db: Db) {
     // Days left, fewest first, is the default; the expired one comes first.
     let all = v.get("/ui/inventory").await;
     assert!(all.body.contains("9 certificates"), "{}", all.body);
-    let first = all.body.find("gone.example.test").expect("expired listed");
-    let soon = all.body.find("soon0.example.test").expect("soon listed");
-    let later = all.body.find("later.example.test").expect("later listed");
+    let table = all
+        .body
+        .split("id=\"certificates\"")
+        .nth(1)
+        .expect("the table");
+    let first = table.find("gone.example.test").expect("expired listed");
+    let soon = table.find("soon0.example.test").expect("soon listed");
+    let later = table.find("later.example.test").expect("later listed");
     assert!(first < soon && soon < later);
     assert!(
         all.body.contains("dl-expired")
@@ -394,6 +399,28 @@ async fn inventory_filters_pages_and_exports(db: Db) {
         by_serial.body.contains("gone.example.test"),
         "{}",
         by_serial.body
+    );
+    let issuer = detail
+        .body
+        .split("<dt>Issuer</dt><dd>")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("issuer shown")
+        .to_string();
+    assert!(
+        all.body.contains(&format!("<option value=\"{issuer}\">")),
+        "the issuer is offered"
+    );
+    let by_issuer = v
+        .get(&format!(
+            "/ui/inventory?issuer={}",
+            issuer.replace('=', "%3D").replace(' ', "%20")
+        ))
+        .await;
+    assert!(
+        by_issuer.body.contains("1 certificate<"),
+        "{}",
+        by_issuer.body
     );
     let e = v.get("/ui/inventory?status=expired").await;
     assert!(e.body.contains("1 certificate<") && e.body.contains("gone.example.test"));

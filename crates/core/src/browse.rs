@@ -81,6 +81,8 @@ pub struct Overview {
 const RECENT_WINDOW_MS: i64 = 7 * 86_400_000;
 const RECENT_CHANGES: i64 = 10;
 const DETAIL_AUDIT: i64 = 50;
+/// Issuers offered by the issuer filter; a private PKI has a handful, a large estate dozens.
+const MAX_ISSUERS: i64 = 200;
 
 impl Core {
     /// One page of the inventory the key can see, with its filters, in `sort` order.
@@ -261,6 +263,12 @@ impl Core {
             o.recent.push((record, change.status));
         }
         Ok(o)
+    }
+
+    /// The issuers of the certificates the key can see, for the issuer filter's choices.
+    pub async fn visible_issuers(&self, who: &Principal) -> Result<Vec<String>, CoreError> {
+        let own = self.own_container(who).await?;
+        Ok(self.store.issuers(own, MAX_ISSUERS).await?)
     }
 
     /// The projects the key can see, for pickers.

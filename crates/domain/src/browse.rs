@@ -181,7 +181,7 @@ pub struct BrowseFilter {
     pub search: Option<SearchTerm>,
     pub status: Option<StatusFilter>,
     pub certificate_type: Option<CertificateType>,
-    /// Matched against the issuer DN, case-insensitively, as a substring.
+    /// The issuer DN, exactly (the choices come from the inventory's own issuers).
     pub issuer: Option<String>,
     pub project: Option<ProjectId>,
     pub collection: Option<CollectionId>,

@@ -144,8 +144,8 @@ impl Sql {
             conds.push(format!("c.certificate_type = {t}"));
         }
         if let Some(issuer) = &filter.issuer {
-            let pattern = self.text(format!("%{}%", like_escape(&issuer.to_lowercase())));
-            conds.push(format!("lower(c.issuer) LIKE {pattern} ESCAPE '\\'"));
+            let issuer = self.text(issuer.clone());
+            conds.push(format!("c.issuer = {issuer}"));
         }
         if let Some(from) = filter.expires_from {
             let from = self.int(to_ms(from));
@@ -317,6 +317,46 @@ impl Store {
             }
         }
         Ok(total)
+    }
+
+    /// The distinct issuer DNs, in order, at most `limit`: a loose scan of the issuer index
+    /// (one index probe per issuer, however many certificates each has). With `visible_to`,
+    /// only issuers of certificates that project can see.
+    pub async fn issuers(
+        &self,
+        visible_to: Option<ContainerId>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "WITH RECURSIVE i(dn) AS ( \
+               SELECT MIN(issuer) FROM certificates \
+               UNION ALL \
+               SELECT (SELECT MIN(c.issuer) FROM certificates c WHERE c.issuer > i.dn) FROM i \
+               WHERE i.dn IS NOT NULL) \
+             SELECT dn FROM i WHERE dn IS NOT NULL LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.scan_pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let dn: String = r.try_get("dn")?;
+            if let Some(c) = visible_to {
+                let seen = sqlx::query(
+                    "SELECT 1 AS one FROM certificates WHERE issuer = $1 \
+                     AND (container_id = $2 OR scope = 1) LIMIT 1",
+                )
+                .bind(&dn)
+                .bind(c.0)
+                .fetch_optional(&self.scan_pool)
+                .await?;
+                if seen.is_none() {
+                    continue;
+                }
+            }
+            out.push(dn);
+        }
+        Ok(out)
     }
 
     /// How many orders are in `status` (the partial indexes of migration 0018 serve

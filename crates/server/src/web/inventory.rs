@@ -275,6 +275,8 @@ struct InventoryPage {
     sorts: Vec<(&'static str, &'static str, bool)>,
     projects: Vec<(String, String)>,
     collections: Vec<(String, String)>,
+    /// Each issuer DN and its short name.
+    issuers: Vec<(String, String)>,
     rows: Vec<ListRow>,
     total: String,
     next: Option<String>,
@@ -317,6 +319,10 @@ pub(crate) async fn page(
         projects.iter().map(|p| (p.id, p.name.clone())).collect();
     let collections = core
         .collections(who)
+        .await
+        .map_err(|e| WebError::core(e, &chrome))?;
+    let issuers = core
+        .visible_issuers(who)
         .await
         .map_err(|e| WebError::core(e, &chrome))?;
     let now = core.now();
@@ -380,6 +386,10 @@ pub(crate) async fn page(
             .iter()
             .filter(|c| c.query.is_some())
             .map(|c| (c.id.0.to_string(), c.name.clone()))
+            .collect(),
+        issuers: issuers
+            .iter()
+            .map(|dn| (dn.clone(), short_dn(dn)))
             .collect(),
         rows: page
             .rows
