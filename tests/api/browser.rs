@@ -328,6 +328,7 @@ async fn a_new_user_in_chromium() {
         ("/ui/collections/new", "13-collection-new"),
         ("/ui/jobs", "14-jobs"),
         ("/ui/notifications", "15-notifications"),
+        ("/ui/acme", "16-acme"),
     ] {
         c.goto(&format!("{base}{path}")).await.expect("goto");
         check_page(&c, name).await;

@@ -524,6 +524,119 @@ async fn collections_editor_points_at_errors(db: Db) {
     );
 }
 
+async fn bulk_revoke_keeps_the_filters(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let mut ids = Vec::new();
+    for name in ["b1.example.test", "b2.example.test", "b3.example.test"] {
+        let c = crate::lifecycle::create(&app, &[name]).await.ok().clone();
+        app.publish(&app.dns, &c).await;
+        let id = c["id"].as_i64().expect("id");
+        app.call(
+            reqwest::Method::PUT,
+            &format!("{}/{id}/validate", app.certs_path(&app.project)),
+            Some(&app.admin_key),
+            None,
+        )
+        .await
+        .ok();
+        ids.push(id.to_string());
+    }
+    let mut v = Visitor::new(&app);
+    v.sign_in(&app.admin_key).await;
+    let list = v.get("/ui/inventory?status=active").await;
+    assert!(
+        list.body.contains("name=\"ids\""),
+        "checkboxes for an operator"
+    );
+    let csrf = list.field("csrf");
+    let back = "/ui/inventory?status=active";
+    let done = v
+        .post(
+            "/ui/inventory/bulk",
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "revoke"),
+                ("back", back),
+                ("ids", &ids[0]),
+                ("ids", &ids[1]),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let to = done.location.expect("back to the list");
+    assert!(
+        to.starts_with("/ui/inventory?status=active&notice="),
+        "{to}"
+    );
+    let after = v.get(&to).await;
+    assert!(
+        after.body.contains("Revoked 2 certificates."),
+        "{}",
+        after.body
+    );
+    assert!(after.body.contains("1 certificate<"), "{}", after.body);
+    let revoked = v.get("/ui/inventory?status=revoked").await;
+    assert!(revoked.body.contains("2 certificates"), "{}", revoked.body);
+    // A viewer sees no checkboxes, and its bulk post is refused per certificate.
+    let viewer = app.key(Role::Viewer, None).await;
+    let mut w = Visitor::new(&app);
+    w.sign_in(&viewer).await;
+    let page = w.get("/ui/inventory").await;
+    assert!(!page.body.contains("name=\"ids\""));
+    let csrf = page.field("csrf");
+    let refused = w
+        .post(
+            "/ui/inventory/bulk",
+            &[
+                ("csrf", csrf.as_str()),
+                ("action", "revoke"),
+                ("ids", &ids[2]),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 303);
+    let shown = w.get(&refused.location.expect("location")).await;
+    assert!(
+        shown.body.contains("Revoked 0 certificates. Not done:"),
+        "{}",
+        shown.body
+    );
+    for (form, needle) in [
+        (
+            vec![
+                ("csrf", csrf.as_str()),
+                ("action", "explode"),
+                ("ids", ids[2].as_str()),
+            ],
+            "renew or revoke",
+        ),
+        (
+            vec![("csrf", csrf.as_str()), ("action", "renew")],
+            "at least one",
+        ),
+        (
+            vec![("csrf", csrf.as_str()), ("action", "renew"), ("ids", "x")],
+            "not a certificate id",
+        ),
+        (
+            vec![
+                ("csrf", "nope"),
+                ("action", "renew"),
+                ("ids", ids[2].as_str()),
+            ],
+            "reload the page",
+        ),
+    ] {
+        let p = w.post("/ui/inventory/bulk", &form).await;
+        assert!((400..500).contains(&p.status), "{needle}: {}", p.status);
+        assert!(
+            p.body.to_lowercase().contains(needle),
+            "{needle}: {}",
+            p.body
+        );
+    }
+}
+
 /// Every page's links, images and forms stay on this origin; assets are embedded.
 async fn no_page_reaches_another_origin(db: Db) {
     let app = TestApp::spawn(db).await;
@@ -550,6 +663,7 @@ async fn no_page_reaches_another_origin(db: Db) {
         "/ui/collections/new".into(),
         "/ui/jobs".into(),
         "/ui/notifications".into(),
+        "/ui/acme".into(),
     ] {
         let p = v.get(&path).await;
         assert_eq!(p.status, 200, "{path}: {}", p.body);
@@ -580,5 +694,6 @@ both_databases!(
     pages_follow_the_keys_grants,
     inventory_filters_pages_and_exports,
     collections_editor_points_at_errors,
+    bulk_revoke_keeps_the_filters,
     no_page_reaches_another_origin,
 );

@@ -55,6 +55,8 @@ pub struct CertificateDetail {
     pub history: Vec<(OrderStatus, OffsetDateTime)>,
     /// Audit records about the certificate, newest first.
     pub audit: Vec<AuditEvent>,
+    /// The job publishing its DNS records through the project's provider, while there is one.
+    pub issue_job: Option<certkeeper_store::JobRecord>,
 }
 
 /// The overview's numbers, for every project the key reaches.
@@ -165,7 +167,16 @@ impl Core {
             .store
             .audit_events_for(&format!("certificate:{id}"), DETAIL_AUDIT)
             .await?;
+        let issue_job = match record.order() {
+            Some(o) if o.status == OrderStatus::Pending => {
+                self.store
+                    .job(certkeeper_domain::job::JobKind::Issue, &id.to_string())
+                    .await?
+            }
+            _ => None,
+        };
         Ok(CertificateDetail {
+            issue_job,
             record,
             project,
             chain_pem: material.chain_pem,

@@ -26,6 +26,14 @@ fn certificate_id(raw: &str, chrome: &Chrome) -> Result<CertificateId, WebError>
         .map_err(|_| WebError::bad_request(format!("{raw:?} is not a certificate id"), chrome))
 }
 
+/// Where the DNS provider's publishing stands.
+pub(crate) struct Progress {
+    pub state: &'static str,
+    pub attempts: u32,
+    pub due: String,
+    pub last_error: Option<String>,
+}
+
 pub(crate) struct ChainEntry {
     pub subject: String,
     pub issuer: String,
@@ -51,6 +59,8 @@ struct CertificatePage {
     pending: bool,
     /// Refresh while a DNS provider is publishing the records.
     refresh: bool,
+    /// The provider job's progress.
+    provider: Option<Progress>,
     challenges: Vec<(String, String, String)>,
     problem: Option<String>,
     renewed_from: Option<i64>,
@@ -153,7 +163,13 @@ pub(crate) async fn page(
         revocable: chrome.can_write
             && matches!(&r.content, CertificateContent::Issued(_, o) if o.status == OrderStatus::Issued),
         pending,
-        refresh: pending && order.is_some_and(|o| o.challenges.is_empty()),
+        refresh: pending && d.issue_job.is_some(),
+        provider: d.issue_job.as_ref().map(|j| Progress {
+            state: j.state.as_str(),
+            attempts: j.attempts,
+            due: utc(j.due_at),
+            last_error: j.last_error.clone(),
+        }),
         challenges: order
             .map(|o| {
                 o.challenges
@@ -343,4 +359,97 @@ pub(crate) async fn revoke(
     super::WebForm(form): super::WebForm<ActionForm>,
 ) -> Result<Response, WebError> {
     act(state, signed_in, raw, form, Action::Revoke).await
+}
+
+/// The most certificates one bulk action takes (one page of the inventory, at its largest).
+const BULK_MAX: usize = certkeeper_domain::browse::MAX_BROWSE_PAGE as usize;
+
+/// Renews or revokes the selected certificates, one by one with the same checks as one at a
+/// time, and goes back to the filtered inventory with what happened.
+pub(crate) async fn bulk(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    axum::extract::RawForm(body): axum::extract::RawForm,
+) -> Result<Response, WebError> {
+    let chrome = signed_in.chrome("/ui/inventory");
+    let (mut csrf, mut action, mut back, mut ids) =
+        (String::new(), String::new(), None, Vec::new());
+    for (k, v) in form_urlencoded::parse(&body) {
+        match &*k {
+            "csrf" => csrf = v.into_owned(),
+            "action" => action = v.into_owned(),
+            "back" => back = Some(v.into_owned()),
+            "ids" => ids.push(certificate_id(&v, &chrome)?),
+            _ => {}
+        }
+    }
+    signed_in.check_csrf(&csrf, &chrome)?;
+    if ids.is_empty() {
+        return Err(WebError::bad_request(
+            "select at least one certificate",
+            &chrome,
+        ));
+    }
+    if ids.len() > BULK_MAX {
+        return Err(WebError::bad_request(
+            format!("select at most {BULK_MAX} certificates at a time"),
+            &chrome,
+        ));
+    }
+    let action = match action.as_str() {
+        "renew" => Action::Renew,
+        "revoke" => Action::Revoke,
+        other => {
+            return Err(WebError::bad_request(
+                format!("action must be renew or revoke, not {other:?}"),
+                &chrome,
+            ));
+        }
+    };
+    let who = signed_in.who();
+    let core = &state.core;
+    let (mut done, mut failed) = (0usize, Vec::new());
+    for id in ids {
+        let result = match core.reachable_certificate(who, id).await {
+            Ok((_, project)) => match action {
+                Action::Renew => core
+                    .renew_certificate(who, project.id, id)
+                    .await
+                    .map(|_| ()),
+                Action::Revoke => core
+                    .revoke_certificate(who, project.id, id, RevocationReason::Unspecified)
+                    .await
+                    .map(|_| ()),
+                Action::Validate => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => done += 1,
+            Err(
+                e
+                @ (certkeeper_core::CoreError::Store(_) | certkeeper_core::CoreError::Internal(_)),
+            ) => {
+                return Err(WebError::core(e, &chrome));
+            }
+            Err(e) => failed.push(format!("{id}: {e}")),
+        }
+    }
+    let verb = match action {
+        Action::Renew => "Renewal started for",
+        _ => "Revoked",
+    };
+    let mut notice = format!(
+        "{verb} {done} certificate{}.",
+        if done == 1 { "" } else { "s" }
+    );
+    if !failed.is_empty() {
+        notice.push_str(&format!(" Not done: {}", failed.join("; ")));
+    }
+    let to = safe_back(back.as_deref()).unwrap_or_else(|| "/ui/inventory".into());
+    let sep = if to.contains('?') { '&' } else { '?' };
+    Ok(see_other(&format!(
+        "{to}{sep}notice={}",
+        urlencode(&notice)
+    )))
 }

@@ -284,8 +284,11 @@ struct InventoryPage {
     csv: String,
     json: String,
     filtered: bool,
-    /// This page's own address, for the rows' links to come back to.
+    can_write: bool,
+    /// This page's own address, for the rows' links to come back to (URL-encoded), and as
+    /// is for the bulk form.
     back: String,
+    back_raw: String,
 }
 
 pub(crate) async fn page(
@@ -355,9 +358,18 @@ pub(crate) async fn page(
         Some(MatchCount::MoreThan(n)) => format!("more than {n} certificates"),
         None => String::new(),
     };
+    let here = match q.after {
+        Some(a) => with(Some(("after", a.to_string()))),
+        None => with(None),
+    };
+    let notice = form_urlencoded::parse(raw.as_deref().unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "notice")
+        .map(|(_, v)| v.chars().take(500).collect::<String>());
+    let can_write = chrome.can_write;
     let body = InventoryPage {
         chrome: Some(chrome),
-        notice: None,
+        notice,
+        can_write,
         search: f
             .search
             .as_ref()
@@ -402,10 +414,8 @@ pub(crate) async fn page(
         csv: export("csv"),
         json: export("json"),
         filtered: *f != BrowseFilter::default(),
-        back: urlencode(&match q.after {
-            Some(a) => with(Some(("after", a.to_string()))),
-            None => with(None),
-        }),
+        back: urlencode(&here),
+        back_raw: here.clone(),
     };
     let mut response = body.into_response();
     if let Some(s) = q.sort {

@@ -9,7 +9,7 @@
 //! - [`certificate`]: one certificate's page, downloads, and its actions.
 //! - [`forms`]: import and create.
 //! - [`collections`]: the collections list and editor.
-//! - [`operations`]: jobs, notification rules and their deliveries.
+//! - [`operations`]: jobs, notification rules and their deliveries, ACME accounts.
 
 mod certificate;
 mod collections;
@@ -63,6 +63,7 @@ impl Chrome {
             nav.push(("/ui/jobs", "Jobs"));
         }
         nav.push(("/ui/notifications", "Notifications"));
+        nav.push(("/ui/acme", "ACME"));
         Self {
             nav: nav
                 .into_iter()
@@ -195,6 +196,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/ui/collections/{id}/delete", post(collections::delete))
         .route("/ui/jobs", get(operations::jobs))
         .route("/ui/notifications", get(operations::notifications))
+        .route("/ui/acme", get(operations::acme_accounts))
+        .route(
+            "/ui/acme/deactivate",
+            post(operations::deactivate_acme_account),
+        )
+        .route("/ui/inventory/bulk", post(certificate::bulk))
         .route("/ui/assets/{*path}", get(asset))
         .layer(axum::middleware::map_response(page_headers))
 }

@@ -158,3 +158,99 @@ pub(crate) async fn notifications(
     }
     .into_response())
 }
+
+pub(crate) struct AccountRow {
+    pub project_id: String,
+    pub project: String,
+    pub id: String,
+    pub contacts: String,
+    pub status: &'static str,
+    pub created: String,
+    pub directory: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "web/acme.html")]
+struct AcmePage {
+    chrome: Option<Chrome>,
+    notice: Option<String>,
+    accounts: Vec<AccountRow>,
+    can_deactivate: bool,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NoticeQuery {
+    notice: Option<String>,
+}
+
+/// The ACME accounts of every project the key can see, with their directory URLs.
+pub(crate) async fn acme_accounts(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    WebQuery(q): WebQuery<NoticeQuery>,
+) -> Result<Response, WebError> {
+    let chrome = signed_in.chrome("/ui/acme");
+    let core = &state.core;
+    let who = signed_in.who();
+    let projects = core
+        .visible_projects(who)
+        .await
+        .map_err(|e| WebError::core(e, &chrome))?;
+    let mut accounts = Vec::new();
+    for p in &projects {
+        for a in core
+            .acme_accounts_of(who, p.id)
+            .await
+            .map_err(|e| WebError::core(e, &chrome))?
+        {
+            accounts.push(AccountRow {
+                project_id: p.id.to_string(),
+                project: p.name.clone(),
+                id: a.id.clone(),
+                contacts: a.contacts.join(", "),
+                status: a.status.as_str(),
+                created: utc(a.created_at),
+                directory: format!("{}/acme/{}/directory", state.public_url, p.id),
+            });
+        }
+    }
+    Ok(AcmePage {
+        can_deactivate: who.key.role.is_admin(),
+        chrome: Some(chrome),
+        notice: q.notice.filter(|n| n.len() <= 200),
+        accounts,
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DeactivateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    project: String,
+    #[serde(default)]
+    account: String,
+}
+
+/// Deactivates an ACME account (admins), as RFC 8555's server-side deactivation.
+pub(crate) async fn deactivate_acme_account(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    super::WebForm(form): super::WebForm<DeactivateForm>,
+) -> Result<Response, WebError> {
+    let chrome = signed_in.chrome("/ui/acme");
+    signed_in.check_csrf(&form.csrf, &chrome)?;
+    let project = form.project.parse().map_err(|_| {
+        WebError::bad_request(format!("{:?} is not a project id", form.project), &chrome)
+    })?;
+    state
+        .core
+        .deactivate_acme_account(signed_in.who(), project, &form.account)
+        .await
+        .map_err(|e| WebError::core(e, &chrome))?;
+    Ok(super::see_other(&format!(
+        "/ui/acme?notice={}",
+        super::urlencode(&format!("Account {} is deactivated.", form.account))
+    )))
+}
