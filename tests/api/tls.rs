@@ -118,3 +118,57 @@ async fn certificate_files_are_reloaded_on_sighup_and_a_bad_pair_keeps_the_old_o
     assert!(switched, "the listener presents certificate B after SIGHUP");
     assert!(client_trusting(&cert_a).get(&url).send().await.is_err());
 }
+
+/// The CLI's `--ca-file` trusts a server on its built-in TLS; without it the CLI refuses the
+/// connection (a local error, exit 1). The dashboard's cookies are `Secure` there.
+#[tokio::test]
+async fn the_cli_and_the_dashboard_over_builtin_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = ca_show(dir.path());
+    let root_file = dir.path().join("root.pem");
+    std::fs::write(&root_file, &root).unwrap();
+    let key = Command::new(BIN)
+        .args([
+            "apikey", "create", "--name", "ops", "--role", "admin", "--json",
+        ])
+        .current_dir(dir.path())
+        .env_remove("CERTKEEPER_DATABASE")
+        .output()
+        .unwrap();
+    let key: serde_json::Value = serde_json::from_slice(&key.stdout).unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    let (_server, base, _) = serve(dir.path(), &["--tls-builtin"]);
+    let cli = |extra: &[&str]| {
+        Command::new(BIN)
+            .args(["collections", "list", "--server", &base, "--api-key", &key])
+            .args(extra)
+            .env("HOME", dir.path())
+            .env_remove("CERTKEEPER_SERVER")
+            .env_remove("CERTKEEPER_API_KEY")
+            .output()
+            .unwrap()
+    };
+    let ok = cli(&["--ca-file", root_file.to_str().unwrap()]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("All Certificates"));
+    let untrusted = cli(&[]);
+    assert_eq!(untrusted.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&untrusted.stderr).contains("cannot reach the server"));
+
+    let login = client_trusting(&root)
+        .get(format!("{base}/ui/login"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
