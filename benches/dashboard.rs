@@ -7,6 +7,9 @@
 //! Environment: `BENCH_DATABASE` (`sqlite`, the default, or an empty PostgreSQL database's
 //! URL), `BENCH_CERTIFICATES` (default 1000000), `BENCH_REQUESTS` (default 100 per page).
 
+// These drive a real server on the wall clock (and set test clocks from it).
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::time::{Duration, Instant};

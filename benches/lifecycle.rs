@@ -15,6 +15,9 @@
 //! `BENCH_CERTIFICATES` (default 1000000), `BENCH_TICKS` (default 300), `BENCH_DELIVERIES`
 //! (default 5000).
 
+// These drive a real server on the wall clock (and set test clocks from it).
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::sync::Arc;

@@ -11,6 +11,9 @@
 //!
 //! `BENCH_DATABASE`: `sqlite` (default) or an empty PostgreSQL database's URL.
 
+// These drive a real server on the wall clock (and set test clocks from it).
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::path::Path;

@@ -63,7 +63,7 @@ pub(crate) async fn full_core(
     let store = Store::connect_with(&config.database, config.store_options()).await?;
     let master_key =
         certkeeper_core::masterkey::load_or_create(&store, &config.master_key_file).await?;
-    let now = time::OffsetDateTime::now_utc();
+    let now = certkeeper_domain::Clock::now(&SystemClock);
     let ca = certkeeper_core::issuance::load_or_create_ca(&store, &master_key, now)
         .await?
         .with_revocation_urls(certkeeper_server::pki::revocation_urls(public_url));

@@ -1,5 +1,8 @@
 //! certkeeper's integration tests: the real server over HTTP, on SQLite and PostgreSQL.
 
+// These drive a real server on the wall clock (and set test clocks from it).
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 mod acme;

@@ -7,6 +7,8 @@
 //! Signatures are checked with ring directly: RS256, ES256, ES384 and EdDSA (Ed25519) are all
 //! the algorithms ACME clients use, and a JOSE library would add OpenSSL or JWT-shaped APIs.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod ari;
 pub mod csr;
 pub mod jwk;

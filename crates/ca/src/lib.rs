@@ -8,6 +8,8 @@
 //! set, every leaf names the CRL ([`crl`]) and the OCSP responder ([`ocsp`]) it can be
 //! checked at.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod crl;
 pub mod ocsp;
 
@@ -388,7 +390,7 @@ mod tests {
 
     #[test]
     fn leaves_verify_against_the_root_with_exactly_the_requested_names() {
-        let now = OffsetDateTime::now_utc();
+        let now = time::macros::datetime!(2026-06-01 12:00 UTC);
         let ca = BuiltinCa::load(&generate("Example Org", now).unwrap()).unwrap();
         let issued = ca
             .issue(
@@ -433,7 +435,7 @@ mod tests {
 
     #[test]
     fn reloaded_material_keeps_signing_under_the_same_root() {
-        let now = OffsetDateTime::now_utc();
+        let now = time::macros::datetime!(2026-06-01 12:00 UTC);
         let material = generate("Reload", now).unwrap();
         let again = CaMaterial {
             root_der: material.root_der.clone(),
@@ -458,7 +460,7 @@ mod tests {
 
     #[test]
     fn a_foreign_key_gets_only_the_given_names_including_addresses() {
-        let now = OffsetDateTime::now_utc();
+        let now = time::macros::datetime!(2026-06-01 12:00 UTC);
         let ca = BuiltinCa::load(&generate("Foreign", now).unwrap()).unwrap();
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
         let names = [
@@ -508,7 +510,7 @@ mod tests {
 
     #[test]
     fn serials_are_unique_over_ten_thousand_issuances() {
-        let now = OffsetDateTime::now_utc();
+        let now = time::macros::datetime!(2026-06-01 12:00 UTC);
         let ca = BuiltinCa::load(&generate("Serials", now).unwrap()).unwrap();
         let n = names(&["s.example.test"]);
         let mut seen = HashSet::new();

@@ -2,6 +2,8 @@
 //! (who may do it, what is checked, what is recorded) live here once, whichever API surface
 //! the request came through.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod acme;
 pub mod acme_server;
 pub mod admin;

@@ -690,10 +690,13 @@ impl Core {
                 {
                     Err(e) => Err((None, e.to_string())),
                     Ok(target) => {
+                        // The transport's own clock, not the injected one: receivers
+                        // check the signature's timestamp against their wall clock.
+                        #[allow(clippy::disallowed_methods, reason = "a wire timestamp")]
+                        let sent_at = OffsetDateTime::now_utc().unix_timestamp();
                         let message = webhook::Message {
                             id: &delivery.message_id,
-                            // The transport's own clock: receivers reject stale timestamps.
-                            timestamp: OffsetDateTime::now_utc().unix_timestamp(),
+                            timestamp: sent_at,
                             body: delivery.body.as_bytes(),
                         };
                         match webhook::send(&self.notify_config().http, target, secret, &message)

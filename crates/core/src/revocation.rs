@@ -43,11 +43,14 @@ const RESPONDER_LIFETIME: Duration = Duration::days(30);
 /// At most this many cached OCSP answers per node; past it the cache starts over.
 const OCSP_CACHE_ENTRIES: usize = 100_000;
 
+/// Signed OCSP answers by request CertID, with when each was made.
+type OcspCache = HashMap<Vec<u8>, (OffsetDateTime, Arc<Vec<u8>>)>;
+
 /// This node's revocation state: the responder and the two caches.
 #[derive(Debug, Default)]
 pub(crate) struct RevocationState {
     responder: RwLock<Option<Arc<OcspResponder>>>,
-    ocsp: Mutex<HashMap<Vec<u8>, (OffsetDateTime, Arc<Vec<u8>>)>>,
+    ocsp: Mutex<OcspCache>,
     crl: RwLock<Option<(OffsetDateTime, Arc<StoredCrl>)>>,
 }
 

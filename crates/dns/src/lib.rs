@@ -5,6 +5,8 @@
 //! fixed a record is not told about the old answer. CNAMEs are followed, as Let's Encrypt
 //! does, so `_acme-challenge` may be delegated to another zone.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod propagation;
 pub mod publish;
 

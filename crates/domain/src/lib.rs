@@ -3,6 +3,8 @@
 //! Nothing here speaks HTTP or SQL. The store persists these types, the core services apply
 //! them, and each HTTP surface only translates its wire shapes to and from them.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod apikey;
 pub mod audit;
 pub mod browse;

@@ -10,6 +10,8 @@
 //! - [`pki`]: the built-in CA's CRL and OCSP responder (`/pki/...`), without an API key.
 //! - [`web`]: the dashboard for people (`/ui/...`), signed in with an API key.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod acme;
 mod auth;
 pub mod digicert;
@@ -121,11 +123,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// One access line per request at `info` (method, route template, status, latency), inside a
-/// span carrying the request id (`x-request-id`, made here when the client sent none, and
-/// returned), so every line a request logs names it. Headers and bodies are never logged:
-/// they carry API keys and private keys.
-fn access_log() -> TraceLayer<
+/// The access-log layer's type: a span per request, one line per response, nothing else.
+type AccessLog = TraceLayer<
     tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
     fn(&axum::http::Request<axum::body::Body>) -> tracing::Span,
     (),
@@ -133,7 +132,13 @@ fn access_log() -> TraceLayer<
     (),
     (),
     (),
-> {
+>;
+
+/// One access line per request at `info` (method, route template, status, latency), inside a
+/// span carrying the request id (`x-request-id`, made here when the client sent none, and
+/// returned), so every line a request logs names it. Headers and bodies are never logged:
+/// they carry API keys and private keys.
+fn access_log() -> AccessLog {
     fn span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
         let id = request
             .headers()

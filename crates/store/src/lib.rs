@@ -8,6 +8,8 @@
 //! Rows are read into private row types and converted to domain types here, so nothing above
 //! this crate sees a column name.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod acme;
 mod apikeys;
 mod appends;

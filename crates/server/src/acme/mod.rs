@@ -112,6 +112,7 @@ fn retry_after(mut response: Response, status: &str) -> Response {
         } else {
             // Two seconds out: an HTTP date has whole seconds, and the truncation must not
             // make it "now".
+            #[allow(clippy::disallowed_methods, reason = "an HTTP date is wall-clock time")]
             let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
             http_date(at)
                 .and_then(|d| HeaderValue::from_str(&d).ok())
