@@ -16,6 +16,7 @@ both_databases!(
     reads_updates_and_deletes,
     shares_organization_certificates,
     keys_are_sealed_at_rest,
+    a_sealed_key_moved_to_another_record_does_not_open,
     audits_every_change,
     concurrent_imports_are_all_counted,
 );
@@ -583,6 +584,50 @@ async fn keys_are_sealed_at_rest(db: Db) {
         "no run of the key in clear"
     );
     assert!(stored.chain_pem.contains("BEGIN CERTIFICATE"));
+}
+
+/// A sealed key is bound to its record (AEAD associated data): copied onto another
+/// certificate's row, as an attacker with write access to the database might, it no longer
+/// decrypts, and nothing of it is served.
+async fn a_sealed_key_moved_to_another_record_does_not_open(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let a = app.import(leaf("p256")).await.ok()["id"].as_i64().unwrap();
+    let b = app.import(leaf("p384")).await.ok()["id"].as_i64().unwrap();
+    let exporter = app.export_key(certkeeper_domain::apikey::Role::Admin).await;
+    let key_of = |id: i64| format!("{}/{id}/private-key", app.certs_path(&app.project));
+    assert_eq!(
+        app.call(Method::GET, &key_of(a), Some(&exporter), None)
+            .await
+            .status,
+        200
+    );
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(app.database_url()).await.unwrap();
+    let moved: Vec<u8> =
+        sqlx::query_scalar("SELECT private_key_sealed FROM certificates WHERE id = $1")
+            .bind(b)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    sqlx::query("UPDATE certificates SET private_key_sealed = $1 WHERE id = $2")
+        .bind(moved)
+        .bind(a)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let r = app
+        .call(Method::GET, &key_of(a), Some(&exporter), None)
+        .await;
+    assert_eq!(r.status, 500, "{}", r.text);
+    assert!(!r.text.contains("PRIVATE KEY"), "{}", r.text);
+    // The key's own record still opens.
+    assert_eq!(
+        app.call(Method::GET, &key_of(b), Some(&exporter), None)
+            .await
+            .status,
+        200
+    );
 }
 
 async fn audits_every_change(db: Db) {

@@ -359,6 +359,11 @@ impl TestApp {
         }
     }
 
+    /// The database's URL, for tests that reach under the server (tampering, dumps).
+    pub fn database_url(&self) -> &str {
+        &self._db.url
+    }
+
     pub async fn new_project(&self, name: &str) -> Project {
         self.core
             .create_project(Actor::Cli, name)

@@ -98,7 +98,7 @@ mod tests {
 
     #[test]
     fn the_crl_lists_each_entry_with_its_reason_under_the_intermediate() {
-        let now = time::macros::datetime!(2026-06-01 12:00 UTC);
+        let now = OffsetDateTime::from_unix_timestamp(1_780_315_200).unwrap();
         let ca = BuiltinCa::load(&generate("Crl", now).unwrap()).unwrap();
         let entries = vec![
             CrlEntry {

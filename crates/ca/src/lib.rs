@@ -390,7 +390,7 @@ mod tests {
 
     #[test]
     fn leaves_verify_against_the_root_with_exactly_the_requested_names() {
-        let now = time::macros::datetime!(2026-06-01 12:00 UTC);
+        let now = OffsetDateTime::from_unix_timestamp(1_780_315_200).unwrap();
         let ca = BuiltinCa::load(&generate("Example Org", now).unwrap()).unwrap();
         let issued = ca
             .issue(
@@ -435,7 +435,7 @@ mod tests {
 
     #[test]
     fn reloaded_material_keeps_signing_under_the_same_root() {
-        let now = time::macros::datetime!(2026-06-01 12:00 UTC);
+        let now = OffsetDateTime::from_unix_timestamp(1_780_315_200).unwrap();
         let material = generate("Reload", now).unwrap();
         let again = CaMaterial {
             root_der: material.root_der.clone(),
@@ -460,7 +460,7 @@ mod tests {
 
     #[test]
     fn a_foreign_key_gets_only_the_given_names_including_addresses() {
-        let now = time::macros::datetime!(2026-06-01 12:00 UTC);
+        let now = OffsetDateTime::from_unix_timestamp(1_780_315_200).unwrap();
         let ca = BuiltinCa::load(&generate("Foreign", now).unwrap()).unwrap();
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
         let names = [
@@ -510,7 +510,7 @@ mod tests {
 
     #[test]
     fn serials_are_unique_over_ten_thousand_issuances() {
-        let now = time::macros::datetime!(2026-06-01 12:00 UTC);
+        let now = OffsetDateTime::from_unix_timestamp(1_780_315_200).unwrap();
         let ca = BuiltinCa::load(&generate("Serials", now).unwrap()).unwrap();
         let n = names(&["s.example.test"]);
         let mut seen = HashSet::new();

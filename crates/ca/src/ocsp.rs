@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn a_request_round_trips_to_a_signed_answer_for_each_certificate() {
-        let now = time::macros::datetime!(2026-06-01 12:00 UTC);
+        let now = OffsetDateTime::from_unix_timestamp(1_780_315_200).unwrap();
         let ca = BuiltinCa::load(&generate("Ocsp", now).unwrap()).unwrap();
         let leaf = ca
             .issue_names(
@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn leaves_name_the_crl_and_the_responder_once_urls_are_set() {
-        let now = time::macros::datetime!(2026-06-01 12:00 UTC);
+        let now = OffsetDateTime::from_unix_timestamp(1_780_315_200).unwrap();
         let ca = BuiltinCa::load(&generate("Urls", now).unwrap())
             .unwrap()
             .with_revocation_urls(crate::RevocationUrls {

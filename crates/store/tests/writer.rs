@@ -9,9 +9,15 @@ use certkeeper_domain::ids::{ContainerId, ProjectId, SslCertificateId};
 use certkeeper_store::{InsertOutcome, NewCertificate, Store, StoreOptions, Synchronous};
 use time::OffsetDateTime;
 
+/// The instant every record here is written at: time is a parameter, and these tests do not
+/// depend on it.
+fn at() -> OffsetDateTime {
+    time::macros::datetime!(2026-06-01 12:00 UTC)
+}
+
 fn audit(project: Option<ProjectId>) -> NewAuditEvent {
     NewAuditEvent {
-        at: OffsetDateTime::now_utc(),
+        at: at(),
         actor: Actor::Cli,
         action: AuditAction::CertificateImport,
         project,
@@ -21,7 +27,7 @@ fn audit(project: Option<ProjectId>) -> NewAuditEvent {
 }
 
 fn certificate(project: ProjectId, container: ContainerId, n: usize) -> NewCertificate {
-    let now = OffsetDateTime::now_utc();
+    let now = at();
     NewCertificate {
         ssl_certificate_id: SslCertificateId::new_random(),
         project_id: project,
@@ -65,12 +71,7 @@ async fn batches_retry_alone(sync: Synchronous) {
     let url = format!("sqlite://{}", dir.path().join("w.db").display());
     let store = open(&url, sync).await;
     let project = store
-        .create_project(
-            ProjectId::new_random(),
-            "w",
-            OffsetDateTime::now_utc(),
-            |_| audit(None),
-        )
+        .create_project(ProjectId::new_random(), "w", at(), |_| audit(None))
         .await
         .unwrap();
     let (pid, container) = (project.id, project.container_id);
