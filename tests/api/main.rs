@@ -27,4 +27,5 @@ mod receivers;
 mod renewals;
 mod reports;
 mod revocation;
+mod secrets_at_rest;
 mod tls;
