@@ -187,6 +187,13 @@ struct ServeArgs {
     /// Minutes a dashboard session may stay idle before it must sign in again (default 30).
     #[arg(long, env = "CERTKEEPER_SESSION_IDLE_MINUTES")]
     session_idle_minutes: Option<u32>,
+    /// Seconds a client has to send a request's headers; an idle keep-alive connection is
+    /// closed after it as well (default 30).
+    #[arg(long, env = "CERTKEEPER_HEADER_READ_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_read_timeout_seconds: Option<u64>,
+    /// Connections open at once; more wait until one closes (default 10000).
+    #[arg(long, env = "CERTKEEPER_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -398,6 +405,8 @@ async fn local(cli: LocalArgs, command: LocalCommand) -> CliResult {
         over.metrics_public = s.metrics_public.then_some(true);
         over.metrics_certificate_limit = s.metrics_certificate_limit;
         over.session_idle_minutes = s.session_idle_minutes;
+        over.header_read_timeout_seconds = s.header_read_timeout_seconds;
+        over.max_connections = s.max_connections;
         if !s.dns_exec.is_empty() {
             over.dns_exec = Some(s.dns_exec.iter().cloned().collect());
         }

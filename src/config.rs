@@ -106,6 +106,10 @@ pub struct FileConfig {
     pub metrics_certificate_limit: Option<i64>,
     /// Minutes a dashboard session may stay idle (default 30).
     pub session_idle_minutes: Option<u32>,
+    /// Seconds a client has to send a request's headers (default 30).
+    pub header_read_timeout_seconds: Option<u64>,
+    /// Connections open at once (default 10000).
+    pub max_connections: Option<u64>,
 }
 
 /// One configured DNS script.
@@ -164,6 +168,8 @@ pub struct Config {
     pub metrics_certificate_limit: i64,
     /// How long a dashboard session may stay idle; at least one minute.
     pub session_idle_minutes: u32,
+    pub header_read_timeout_seconds: u64,
+    pub max_connections: usize,
 }
 
 /// How the listener speaks.
@@ -284,6 +290,18 @@ impl Config {
                 .or(file.session_idle_minutes)
                 .unwrap_or(30)
                 .max(1),
+            header_read_timeout_seconds: over
+                .header_read_timeout_seconds
+                .or(file.header_read_timeout_seconds)
+                .unwrap_or(30)
+                .clamp(1, 3600),
+            max_connections: usize::try_from(
+                over.max_connections
+                    .or(file.max_connections)
+                    .unwrap_or(10_000)
+                    .clamp(1, 1_000_000),
+            )
+            .unwrap_or(10_000),
             tls,
             public_url,
             smtp_url,

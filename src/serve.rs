@@ -211,11 +211,17 @@ pub(crate) async fn serve(config: Config) -> CliResult {
             certificate_limit: config.metrics_certificate_limit,
         },
     };
+    let limits = certkeeper_server::ConnectionLimits {
+        header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout_seconds),
+        max_connections: config.max_connections,
+    };
     let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
         Some(tls) => Box::pin(certkeeper_server::tls::serve_tls(
-            listener, state, tls, signal,
+            listener, state, tls, limits, signal,
         )),
-        None => Box::pin(certkeeper_server::serve(listener, state, signal)),
+        None => Box::pin(certkeeper_server::serve_with(
+            listener, state, limits, signal,
+        )),
     };
     let grace = async move {
         if signalled.await.is_ok() {

@@ -16,6 +16,7 @@ mod cli;
 mod cli_remote;
 mod crash;
 mod dashboard;
+mod hostile;
 mod issuance;
 mod lifecycle;
 mod logs;

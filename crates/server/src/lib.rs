@@ -17,6 +17,7 @@ mod auth;
 pub mod digicert;
 mod extract;
 pub mod keyfactor;
+mod listen;
 pub mod metrics;
 pub mod pki;
 pub mod projects;
@@ -24,7 +25,6 @@ pub mod tls;
 pub mod web;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -34,6 +34,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use certkeeper_core::Core;
 use tokio::net::TcpListener;
+
+pub use listen::ConnectionLimits;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -224,16 +226,22 @@ async fn method_not_allowed(State(state): State<AppState>, uri: Uri) -> Response
     }
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves plain HTTP with the default [`ConnectionLimits`] until `shutdown` resolves, then
+/// finishes in-flight requests.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with(listener, state, ConnectionLimits::default(), shutdown).await
+}
+
+/// [`serve`] with these limits.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    listen::serve_connections(listener, router(state), None, limits, shutdown).await
 }
