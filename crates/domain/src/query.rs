@@ -466,13 +466,14 @@ fn parse_date(raw: &str) -> Option<DateValue> {
         return if rest.is_empty() {
             Some(DateValue::Today(0))
         } else {
-            let (sign, digits) = rest.split_at(1);
+            // By character, not byte: the text is the user's (found by the `query` fuzz target).
+            let (negative, digits) = match (rest.strip_prefix('+'), rest.strip_prefix('-')) {
+                (Some(d), _) => (false, d),
+                (_, Some(d)) => (true, d),
+                _ => return None,
+            };
             let n: i32 = digits.parse().ok().filter(|n: &i32| *n <= 36_500)?;
-            match sign {
-                "+" => Some(DateValue::Today(n)),
-                "-" => Some(DateValue::Today(-n)),
-                _ => None,
-            }
+            Some(DateValue::Today(if negative { -n } else { n }))
         };
     }
     if let Ok(d) = Date::parse(t, format_description!("[year]-[month]-[day]")) {
@@ -681,6 +682,16 @@ mod tests {
                 (inner.clone(), inner).prop_map(|(a, b)| Query::Or(Box::new(a), Box::new(b))),
             ]
         })
+    }
+
+    #[test]
+    fn today_offsets_with_any_characters_are_refused_not_a_panic() {
+        // The input the `query` fuzz target found: a non-ASCII character after %TODAY.
+        let q = "IssuedDate -ge \"  %TODAY\u{3fe}\u{37d}25-0\u{b}%     \u{b}\"ue";
+        assert!(Query::parse(q).is_err());
+        assert!(Query::parse("IssuedDate -ge \"%TODAY\u{e9}5%\"").is_err());
+        assert!(Query::parse("IssuedDate -ge \"%TODAY+5%\"").is_ok());
+        assert!(Query::parse("IssuedDate -ge \"%TODAY-5%\"").is_ok());
     }
 
     proptest! {
