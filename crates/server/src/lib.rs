@@ -113,6 +113,9 @@ pub fn router(state: AppState) -> Router {
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // A bug that panics in a handler answers 500 (and is logged) instead of dropping the
+        // connection with nothing said.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(60),
@@ -224,6 +227,21 @@ async fn method_not_allowed(State(state): State<AppState>, uri: Uri) -> Response
         Surface::Keyfactor => keyfactor::method_not_allowed().into_response(),
         Surface::DigiCert => digicert::method_not_allowed().into_response(),
     }
+}
+
+/// The answer to a request whose handler panicked: a bare 500, the panic in the log.
+fn panicked(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic");
+    tracing::error!(panic = %what, "request handler panicked");
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error; the failure is in the server's log",
+    )
+        .into_response()
 }
 
 /// Serves plain HTTP with the default [`ConnectionLimits`] until `shutdown` resolves, then
