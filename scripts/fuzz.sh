@@ -19,7 +19,7 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 cargo +nightly build --release --locked --manifest-path fuzz/Cargo.toml --target "$triple" \
     --target-dir target/fuzz --bins
 bin=target/fuzz/$triple/release
-targets=(import query date_range jws csr pkcs12)
+targets=(${FUZZ_TARGETS:-import query date_range jws csr pkcs12})
 run() {
     local t=$1
     mkdir -p "target/fuzz/corpus/$t" "target/fuzz/artifacts/$t"
