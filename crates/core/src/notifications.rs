@@ -690,9 +690,10 @@ impl Core {
                 {
                     Err(e) => Err((None, e.to_string())),
                     Ok(target) => {
-                        // The transport's own clock, not the injected one: receivers
-                        // check the signature's timestamp against their wall clock.
-                        #[allow(clippy::disallowed_methods, reason = "a wire timestamp")]
+                        #[allow(
+                            clippy::disallowed_methods,
+                            reason = "receivers check it against their wall clock"
+                        )]
                         let sent_at = OffsetDateTime::now_utc().unix_timestamp();
                         let message = webhook::Message {
                             id: &delivery.message_id,

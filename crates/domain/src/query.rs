@@ -476,7 +476,10 @@ fn parse_date(raw: &str) -> Option<DateValue> {
             if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
-            let n: i32 = digits.parse().ok().filter(|n: &i32| (0..=36_500).contains(n))?;
+            let n: i32 = digits
+                .parse()
+                .ok()
+                .filter(|n: &i32| (0..=36_500).contains(n))?;
             Some(DateValue::Today(if negative { -n } else { n }))
         };
     }

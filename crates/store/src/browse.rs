@@ -175,6 +175,20 @@ impl Sql {
     }
 }
 
+impl Sql {
+    /// The condition that confines a walk to its visibility branch.
+    fn visibility(&mut self, branch: Branch) -> Option<String> {
+        match branch {
+            Branch::All => None,
+            Branch::Own(c) => Some(format!("c.container_id = {}", self.int(c.0))),
+            Branch::OrganizationNotOf(c) => Some(format!(
+                "c.scope = 1 AND c.container_id <> {}",
+                self.int(c.0)
+            )),
+        }
+    }
+}
+
 /// The sort's key expression, direction and index order.
 fn order_of(sort: BrowseSort) -> (&'static str, &'static str, &'static str) {
     match sort {
@@ -219,17 +233,7 @@ impl Store {
         let mut parts = Vec::new();
         for branch in branches(&scope) {
             let mut conds = sql.filters(filter, scope.collection, sort, now);
-            match branch {
-                Branch::All => {}
-                Branch::Own(c) => {
-                    let c = sql.int(c.0);
-                    conds.push(format!("c.container_id = {c}"));
-                }
-                Branch::OrganizationNotOf(c) => {
-                    let c = sql.int(c.0);
-                    conds.push(format!("c.scope = 1 AND c.container_id <> {c}"));
-                }
-            }
+            conds.extend(sql.visibility(branch));
             if let Some(a) = after {
                 if key == "c.id" {
                     let id = sql.int(a.id);
@@ -287,17 +291,7 @@ impl Store {
         for branch in branches(&scope) {
             sql.binds.clear();
             let mut conds = sql.filters(filter, scope.collection, BrowseSort::DaysLeft, now);
-            match branch {
-                Branch::All => {}
-                Branch::Own(c) => {
-                    let c = sql.int(c.0);
-                    conds.push(format!("c.container_id = {c}"));
-                }
-                Branch::OrganizationNotOf(c) => {
-                    let c = sql.int(c.0);
-                    conds.push(format!("c.scope = 1 AND c.container_id <> {c}"));
-                }
-            }
+            conds.extend(sql.visibility(branch));
             let wh = if conds.is_empty() {
                 String::new()
             } else {
