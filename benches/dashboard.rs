@@ -51,6 +51,18 @@ async fn sign_in(http: &reqwest::Client, base: &str, key: &str) -> String {
         .to_string()
 }
 
+/// A signed-in page load; it must succeed.
+async fn page(http: &reqwest::Client, base: &str, cookie: String, path: String) -> String {
+    let r = http
+        .get(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(r.status(), 200, "{path}");
+    r.text().await.expect("body")
+}
+
 /// The `rel="next"` link of an inventory page.
 fn next_link(html: &str) -> Option<String> {
     let head = html.split("rel=\"next\"").next()?;
@@ -116,32 +128,8 @@ async fn main() {
         .expect("key")
         .to_string();
     let limited_cookie = sign_in(&http, &base, &limited).await;
-    let get_as = |cookie: String, path: String| {
-        let (http, base) = (&http, &base);
-        async move {
-            let r = http
-                .get(format!("{base}{path}"))
-                .header("cookie", cookie)
-                .send()
-                .await
-                .expect("page");
-            assert_eq!(r.status(), 200, "{path}");
-            r.text().await.expect("body")
-        }
-    };
-    let get = |path: String| {
-        let (http, cookie, base) = (&http, &cookie, &base);
-        async move {
-            let r = http
-                .get(format!("{base}{path}"))
-                .header("cookie", cookie)
-                .send()
-                .await
-                .expect("page");
-            assert_eq!(r.status(), 200, "{path}");
-            r.text().await.expect("body")
-        }
-    };
+    let get_as = |cookie: String, path: String| page(&http, &base, cookie, path);
+    let get = |path: String| get_as(cookie.clone(), path);
 
     // Pages 2..=201 of the default listing, to time deep keyset pages.
     let first = get("/ui/inventory".into()).await;

@@ -690,14 +690,10 @@ impl Core {
                 {
                     Err(e) => Err((None, e.to_string())),
                     Ok(target) => {
-                        #[allow(
-                            clippy::disallowed_methods,
-                            reason = "receivers check it against their wall clock"
-                        )]
-                        let sent_at = OffsetDateTime::now_utc().unix_timestamp();
+                        #[allow(clippy::disallowed_methods, reason = "wall clock for receivers")]
                         let message = webhook::Message {
                             id: &delivery.message_id,
-                            timestamp: sent_at,
+                            timestamp: OffsetDateTime::now_utc().unix_timestamp(),
                             body: delivery.body.as_bytes(),
                         };
                         match webhook::send(&self.notify_config().http, target, secret, &message)
