@@ -9,7 +9,8 @@ use certkeeper_domain::SystemClock;
 use certkeeper_domain::apikey::Role;
 use certkeeper_domain::audit::Actor;
 use certkeeper_domain::collection::CollectionDefinition;
-use certkeeper_domain::ids::CollectionId;
+use certkeeper_domain::ids::{ApiKeyId, CollectionId};
+use certkeeper_server::projects::api_keys::ApiKeyView;
 use certkeeper_store::Store;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
@@ -194,6 +195,13 @@ struct ServeArgs {
     /// Connections open at once; more wait until one closes (default 10000).
     #[arg(long, env = "CERTKEEPER_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: Option<u64>,
+    /// Requests an API key may send at once before it is limited to the sustained rate
+    /// (default 200; 0 turns rate limiting off). Per node.
+    #[arg(long, env = "CERTKEEPER_RATE_LIMIT_BURST")]
+    rate_limit_burst: Option<u32>,
+    /// Requests per second an API key may sustain (default 100; 0 turns rate limiting off).
+    #[arg(long, env = "CERTKEEPER_RATE_LIMIT_PER_SECOND")]
+    rate_limit_per_second: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,14 +249,41 @@ enum ApiKeyCommand {
         /// those collections' reports and nothing else; without, its role applies system-wide.
         #[arg(long = "collection", value_name = "ID")]
         collections: Vec<i64>,
+        /// When the key stops working (RFC 3339, e.g. 2027-06-30T00:00:00Z). Default: never.
+        #[arg(long, value_parser = parse_rfc3339)]
+        expires_at: Option<time::OffsetDateTime>,
         #[arg(long)]
         json: bool,
     },
-    /// List API keys (never their secrets).
+    /// List API keys (never their secrets): grants, state, expiry, last use.
     List {
         #[arg(long)]
         json: bool,
     },
+    /// Revoke a key: it stops working here at once and on every server within 10 seconds.
+    Revoke {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rotate a key: a new secret with the same grants; the old one works for the overlap.
+    Rotate {
+        id: i64,
+        /// How long the old secret keeps working (0 to 2592000 seconds).
+        #[arg(long, default_value_t = 86_400)]
+        overlap_seconds: i64,
+        /// The new key's expiry (RFC 3339); default: the old key's.
+        #[arg(long, value_parser = parse_rfc3339)]
+        expires_at: Option<time::OffsetDateTime>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_rfc3339(s: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        format!("expected an RFC 3339 date-time such as 2027-06-30T00:00:00Z, got {s:?}")
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -407,6 +442,8 @@ async fn local(cli: LocalArgs, command: LocalCommand) -> CliResult {
         over.session_idle_minutes = s.session_idle_minutes;
         over.header_read_timeout_seconds = s.header_read_timeout_seconds;
         over.max_connections = s.max_connections;
+        over.rate_limit_burst = s.rate_limit_burst;
+        over.rate_limit_per_second = s.rate_limit_per_second;
         if !s.dns_exec.is_empty() {
             over.dns_exec = Some(s.dns_exec.iter().cloned().collect());
         }
@@ -549,75 +586,115 @@ async fn apikey(config: &Config, cmd: ApiKeyCommand) -> CliResult {
             project,
             allow_key_export,
             collections,
+            expires_at,
             json,
         } => {
             let project = match project {
                 Some(p) => Some(core.find_project(&p).await?),
                 None => None,
             };
-            let collections: Vec<CollectionId> =
-                collections.into_iter().map(CollectionId).collect();
-            let created = core
-                .create_api_key(
-                    Actor::Cli,
-                    &name,
-                    role,
-                    project.as_ref(),
-                    allow_key_export,
-                    &collections,
-                )
-                .await?;
-            let k = &created.key;
-            if json {
-                println!(
-                    "{}",
-                    json!({
-                        "key": created.secret.expose(),
-                        "id": k.id.0,
-                        "name": k.name,
-                        "role": k.role.as_str(),
-                        "projectId": k.project.map(|p| p.to_string()),
-                        "allowKeyExport": k.allow_key_export,
-                        "collections": k.collections.iter().map(|c| c.0).collect::<Vec<_>>(),
-                    })
-                );
-            } else {
-                println!(
-                    "created API key {:?} (role {}, id {})",
-                    k.name, k.role, k.id
-                );
-                println!("secret (shown only this once): {}", created.secret.expose());
-            }
+            let spec = certkeeper_core::admin::KeySpec {
+                name,
+                role,
+                project,
+                allow_key_export,
+                collections: collections.into_iter().map(CollectionId).collect(),
+                expires_at,
+            };
+            let created = core.create_api_key_with(Actor::Cli, &spec).await?;
+            print_created(&core, &created, None, json);
         }
         ApiKeyCommand::List { json } => {
-            let keys = core.store().api_keys().await?;
+            let keys = core.api_keys(None).await?;
+            let now = core.now();
+            let views: Vec<_> = keys.iter().map(|k| ApiKeyView::new(k, now)).collect();
             if json {
-                let list: Vec<_> = keys
-                    .iter()
-                    .map(|k| {
-                        json!({
-                            "id": k.key.id.0,
-                            "name": k.key.name,
-                            "role": k.key.role.as_str(),
-                            "projectId": k.key.project.map(|p| p.to_string()),
-                            "revoked": k.revoked,
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::Value::Array(list));
+                println!("{}", serde_json::to_string(&views)?);
             } else {
-                for k in keys {
-                    let scope = k
-                        .key
-                        .project
+                println!("ID\tNAME\tPREFIX\tROLE\tSCOPE\tSTATE\tEXPIRES\tLAST USED");
+                for v in views {
+                    let scope = v
+                        .project_id
                         .map_or_else(|| "all projects".to_string(), |p| p.to_string());
-                    println!("{}\t{}\t{}\t{}", k.key.id, k.key.name, k.key.role, scope);
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        v.id,
+                        v.name,
+                        v.prefix,
+                        v.role,
+                        scope,
+                        v.state,
+                        v.expires_at.as_deref().unwrap_or("never"),
+                        v.last_used_at.as_deref().unwrap_or("never"),
+                    );
                 }
             }
+        }
+        ApiKeyCommand::Revoke { id, json } => {
+            let key = core.revoke_api_key(None, ApiKeyId(id)).await?;
+            let view = ApiKeyView::new(&key, core.now());
+            if json {
+                println!("{}", serde_json::to_string(&view)?);
+            } else {
+                println!("revoked API key {} ({:?})", view.id, view.name);
+            }
+        }
+        ApiKeyCommand::Rotate {
+            id,
+            overlap_seconds,
+            expires_at,
+            json,
+        } => {
+            let rotated = core
+                .rotate_api_key(
+                    None,
+                    ApiKeyId(id),
+                    time::Duration::seconds(overlap_seconds),
+                    expires_at,
+                )
+                .await?;
+            print_created(&core, &rotated.created, Some(&rotated.previous), json);
         }
     }
     core.store().close().await;
     Ok(())
+}
+
+/// A key just made (or rotated): its secret once, then what it may do.
+fn print_created(
+    core: &Core,
+    created: &certkeeper_core::admin::CreatedApiKey,
+    previous: Option<&certkeeper_domain::apikey::ApiKey>,
+    json: bool,
+) {
+    let now = core.now();
+    let view = ApiKeyView::new(&created.key, now);
+    if json {
+        // `key` and `id` at the top, as scripts read them since the first release.
+        let mut out = json!({ "key": created.secret.expose(), "id": view.id, "apiKey": view });
+        if let Some(p) = previous {
+            out["previous"] = json!(ApiKeyView::new(p, now));
+        }
+        println!("{out}");
+        return;
+    }
+    println!(
+        "created API key {:?} (role {}, id {}{})",
+        view.name,
+        view.role,
+        view.id,
+        view.expires_at
+            .as_deref()
+            .map_or_else(String::new, |e| format!(", expires {e}")),
+    );
+    if let Some(p) = previous {
+        println!(
+            "API key {} keeps working until {}",
+            p.id,
+            ApiKeyView::new(p, now).expires_at.unwrap_or_default()
+        );
+    }
+    println!("secret (shown only this once): {}", created.secret.expose());
 }
 
 async fn audit(config: &Config, limit: i64, json: bool) -> CliResult {

@@ -110,6 +110,10 @@ pub struct FileConfig {
     pub header_read_timeout_seconds: Option<u64>,
     /// Connections open at once (default 10000).
     pub max_connections: Option<u64>,
+    /// Per-key burst (default 200; 0: no rate limit).
+    pub rate_limit_burst: Option<u32>,
+    /// Per-key sustained requests per second (default 100; 0: no rate limit).
+    pub rate_limit_per_second: Option<u32>,
 }
 
 /// One configured DNS script.
@@ -170,6 +174,8 @@ pub struct Config {
     pub session_idle_minutes: u32,
     pub header_read_timeout_seconds: u64,
     pub max_connections: usize,
+    /// Per API key, per node; zero in either field turns it off.
+    pub rate_limit: certkeeper_core::ratelimit::RateLimit,
 }
 
 /// How the listener speaks.
@@ -302,6 +308,16 @@ impl Config {
                     .clamp(1, 1_000_000),
             )
             .unwrap_or(10_000),
+            rate_limit: certkeeper_core::ratelimit::RateLimit {
+                burst: over
+                    .rate_limit_burst
+                    .or(file.rate_limit_burst)
+                    .unwrap_or(certkeeper_core::ratelimit::RateLimit::DEFAULT.burst),
+                per_second: over
+                    .rate_limit_per_second
+                    .or(file.rate_limit_per_second)
+                    .unwrap_or(certkeeper_core::ratelimit::RateLimit::DEFAULT.per_second),
+            },
             tls,
             public_url,
             smtp_url,
@@ -483,6 +499,30 @@ mod tests {
         for bad in ["ftp://x", "not a url", "https://x/?q=1", "/relative"] {
             assert!(parse_public_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rate_limit_is_on_by_default_and_zero_turns_it_off() {
+        use certkeeper_core::ratelimit::RateLimit;
+        let with = |o: Overrides| {
+            Config::resolve(FileConfig::default(), o)
+                .unwrap()
+                .rate_limit
+        };
+        let default = with(Overrides::default());
+        assert_eq!(
+            default,
+            RateLimit {
+                burst: 200,
+                per_second: 100
+            }
+        );
+        assert!(default.enabled().is_some());
+        let off = with(Overrides {
+            rate_limit_burst: Some(0),
+            ..Overrides::default()
+        });
+        assert!(off.enabled().is_none());
     }
 
     #[test]

@@ -122,6 +122,7 @@ pub(crate) async fn full_core(
     Ok(Core::new(store, Arc::new(SystemClock), master_key)
         .with_issuance(issuance)
         .with_notifications(notify_config(config)?)
+        .with_rate_limit(config.rate_limit)
         .with_session_idle_timeout(std::time::Duration::from_secs(
             u64::from(config.session_idle_minutes) * 60,
         ))

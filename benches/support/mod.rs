@@ -96,6 +96,9 @@ pub fn serve(dir: &Path, db: &str, extra: &[String]) -> (Server, String) {
             "warn",
             "--database",
             db,
+            // Benchmarks measure the server, not the per-key limiter that would cap them.
+            "--rate-limit-burst",
+            "0",
         ])
         .args(extra)
         .current_dir(dir)

@@ -8,6 +8,7 @@ mod support;
 mod acme;
 mod acme_clients;
 mod acme_protocol;
+mod api_keys;
 mod auth;
 mod binary;
 mod browser;

@@ -47,6 +47,12 @@ const ROUTES: &[(&str, &str)] = &[
         "post",
         "/api/v1/projects/{projectId}/acme/accounts/{accountId}/deactivate",
     ),
+    // API keys.
+    ("get", "/api/v1/api-keys"),
+    ("post", "/api/v1/api-keys"),
+    ("get", "/api/v1/api-keys/{id}"),
+    ("post", "/api/v1/api-keys/{id}/revoke"),
+    ("post", "/api/v1/api-keys/{id}/rotate"),
     ("get", "/api/v1/projects/{projectId}/notifications"),
     ("post", "/api/v1/projects/{projectId}/notifications"),
     ("get", "/api/v1/projects/{projectId}/notifications/{ruleId}"),

@@ -220,13 +220,18 @@ impl TestApp {
 
     /// A server whose created certificates go to its own pebble.
     pub async fn spawn_with(db: Db, setup: IssuerSetup) -> Self {
-        Self::spawn_full(db, setup, DnsSetup::default()).await
+        Self::spawn_full(db, setup, DnsSetup::default(), None).await
+    }
+
+    /// A server (built-in CA) whose API keys are rate limited.
+    pub async fn spawn_rate_limited(db: Db, limit: certkeeper_core::ratelimit::RateLimit) -> Self {
+        Self::spawn_full(db, IssuerSetup::Builtin, DnsSetup::default(), Some(limit)).await
     }
 
     /// A server (built-in CA) whose DNS-01 lookups go to `dns` setup's server instead of the
     /// in-process one, with DNS scripts configured.
     pub async fn spawn_dns(db: Db, dns: DnsSetup) -> Self {
-        Self::spawn_full(db, IssuerSetup::Builtin, dns).await
+        Self::spawn_full(db, IssuerSetup::Builtin, dns, None).await
     }
 
     /// Another node on the same database: its own core (caches, scheduler) and issuance
@@ -254,7 +259,14 @@ impl TestApp {
             .with_notifications(test_notify(&self.dns_setup))
     }
 
-    async fn spawn_full(db: Db, setup: IssuerSetup, dns_setup: DnsSetup) -> Self {
+    /// Test servers run without the per-key rate limit unless `rate_limit` sets one: the
+    /// suite's flows send bursts no client would, and the limiter has its own tests.
+    async fn spawn_full(
+        db: Db,
+        setup: IssuerSetup,
+        dns_setup: DnsSetup,
+        rate_limit: Option<certkeeper_core::ratelimit::RateLimit>,
+    ) -> Self {
         // Bound first: the CA names its CRL and OCSP URLs under the listener's address.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -323,9 +335,12 @@ impl TestApp {
             acme,
             ..builtin_issuance(ca, resolver, &dns_setup)
         };
-        let core = Core::new(store, clock.clone(), master_key)
+        let mut core = Core::new(store, clock.clone(), master_key)
             .with_issuance(issuance)
             .with_notifications(test_notify(&dns_setup));
+        if let Some(limit) = rate_limit {
+            core = core.with_rate_limit(limit);
+        }
         let project = core
             .create_project(Actor::Cli, "main")
             .await

@@ -22,6 +22,9 @@ pub enum CoreError {
         message: String,
         existing: Option<CertificateId>,
     },
+    /// The key sent more requests than its rate allows; it may try again after `retry_after`.
+    #[error("too many requests for this API key; retry after {} s", retry_after.as_secs().max(1))]
+    RateLimited { retry_after: std::time::Duration },
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     /// A failure that is not the caller's doing (key sealing, randomness, ...).

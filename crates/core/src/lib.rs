@@ -18,6 +18,7 @@ pub mod masterkey;
 pub mod metrics;
 pub mod notifications;
 mod provider_flow;
+pub mod ratelimit;
 mod renewal;
 pub mod reports;
 pub mod revocation;
@@ -33,6 +34,12 @@ use certkeeper_store::Store;
 pub use auth::{Access, Principal};
 pub use error::CoreError;
 
+/// An instant as RFC 3339 text, for audit details and messages.
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// Everything a request needs, shared by all surfaces. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Core {
@@ -41,6 +48,8 @@ pub struct Core {
     master_key: Arc<MasterKey>,
     auth_cache: Arc<auth::AuthCache>,
     project_cache: Arc<auth::ProjectCache>,
+    auth_failures: Arc<auth::FailureLog>,
+    rate_limiter: Arc<ratelimit::RateLimiter>,
     issuance: Option<Arc<issuance::Issuance>>,
     lifecycle_cache: Arc<lifecycle::LifecycleCache>,
     validated_cache: Arc<lifecycle::ValidatedCache>,
@@ -63,6 +72,9 @@ impl Core {
             master_key: Arc::new(master_key),
             auth_cache: Arc::new(auth::AuthCache::default()),
             project_cache: Arc::new(auth::ProjectCache::default()),
+            auth_failures: Arc::default(),
+            // Off unless the server sets it (`serve` does, with the documented default).
+            rate_limiter: Arc::default(),
             issuance: None,
             lifecycle_cache: Arc::new(lifecycle::LifecycleCache::default()),
             validated_cache: Arc::new(lifecycle::ValidatedCache::default()),
@@ -74,6 +86,12 @@ impl Core {
             session_idle: time::Duration::try_from(sessions::DEFAULT_IDLE_TIMEOUT)
                 .unwrap_or(time::Duration::minutes(30)),
         }
+    }
+
+    /// Limits each API key to `limit` on this node (see [`ratelimit`]).
+    pub fn with_rate_limit(mut self, limit: ratelimit::RateLimit) -> Self {
+        self.rate_limiter = Arc::new(ratelimit::RateLimiter::new(limit));
+        self
     }
 
     /// Sets how notifications are sent (SMTP, webhook policy, the API's certificate shape).

@@ -104,10 +104,7 @@ fn message_id() -> String {
     format!("msg_{}", uuid::Uuid::new_v4().simple())
 }
 
-fn iso(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
+use crate::rfc3339 as iso;
 
 impl Core {
     fn notify_config(&self) -> &NotifyConfig {

@@ -159,6 +159,9 @@ mod tests {
 pub struct ApiKey {
     pub id: crate::ids::ApiKeyId,
     pub name: String,
+    /// The token's first [`LOOKUP_PREFIX_LEN`] characters, stored in clear: how a person tells
+    /// keys apart, and how the audit trail names a key whose authentication failed.
+    pub lookup_prefix: String,
     pub role: Role,
     /// May read private keys back (`GET .../private-key`). Off unless granted at creation.
     pub allow_key_export: bool,
@@ -169,4 +172,54 @@ pub struct ApiKey {
     /// else.
     pub collections: Vec<crate::ids::CollectionId>,
     pub created_at: time::OffsetDateTime,
+    /// After this instant the key no longer authenticates. `None`: it does not expire.
+    pub expires_at: Option<time::OffsetDateTime>,
+    /// When it was revoked; a revoked key never authenticates again.
+    pub revoked_at: Option<time::OffsetDateTime>,
+    /// The last request it authenticated, coarsened to [`LAST_USED_RESOLUTION`] so that
+    /// using a key is not a database write per request.
+    pub last_used_at: Option<time::OffsetDateTime>,
+    /// The key that replaced it when it was rotated.
+    pub replaced_by: Option<crate::ids::ApiKeyId>,
+}
+
+/// How finely a key's last use is recorded: at most one write per key per node per this.
+pub const LAST_USED_RESOLUTION: time::Duration = time::Duration::minutes(1);
+
+/// Whether a key authenticates at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Active => "active",
+            KeyState::Expired => "expired",
+            KeyState::Revoked => "revoked",
+        }
+    }
+}
+
+impl ApiKey {
+    /// Revocation wins over expiry: a revoked key reads as revoked for good.
+    pub fn state(&self, now: time::OffsetDateTime) -> KeyState {
+        if self.revoked_at.is_some() {
+            KeyState::Revoked
+        } else if self.expires_at.is_some_and(|e| e <= now) {
+            KeyState::Expired
+        } else {
+            KeyState::Active
+        }
+    }
+
+    /// Whether its last use should be written now: never recorded, or recorded longer than
+    /// [`LAST_USED_RESOLUTION`] ago.
+    pub fn last_use_is_stale(&self, now: time::OffsetDateTime) -> bool {
+        self.last_used_at
+            .is_none_or(|at| now - at >= LAST_USED_RESOLUTION)
+    }
 }

@@ -10,6 +10,12 @@ pub enum AuditAction {
     ProjectCreate,
     ProjectUpdate,
     ApiKeyCreate,
+    /// A key was revoked.
+    ApiKeyRevoke,
+    /// A key was rotated: a successor created with its grants.
+    ApiKeyRotate,
+    /// A presented credential did not authenticate (recorded under its lookup prefix).
+    AuthFailure,
     CertificateImport,
     CertificateUpdateScope,
     CertificateDelete,
@@ -40,6 +46,9 @@ impl AuditAction {
             Self::ProjectCreate => "project.create",
             Self::ProjectUpdate => "project.update",
             Self::ApiKeyCreate => "apikey.create",
+            Self::ApiKeyRevoke => "apikey.revoke",
+            Self::ApiKeyRotate => "apikey.rotate",
+            Self::AuthFailure => "auth.failure",
             Self::CertificateImport => "certificate.import",
             Self::CertificateUpdateScope => "certificate.update_scope",
             Self::CertificateDelete => "certificate.delete",

@@ -26,10 +26,23 @@ pub(crate) fn status_of(e: &CoreError) -> Option<StatusCode> {
         CoreError::NotFound(_) => Some(StatusCode::NOT_FOUND),
         CoreError::Invalid(_) => Some(StatusCode::BAD_REQUEST),
         CoreError::Conflict { .. } => Some(StatusCode::CONFLICT),
+        CoreError::RateLimited { .. } => Some(StatusCode::TOO_MANY_REQUESTS),
         CoreError::Store(_) | CoreError::Internal(_) => {
             tracing::error!(error = %e, "request failed");
             None
         }
+    }
+}
+
+/// Adds `Retry-After` to a 429. It is always one second: the rate limiter (GCRA) refuses a
+/// request only until the next emission interval, which is at most a second at any whole
+/// number of requests per second, and `Retry-After` counts whole seconds.
+pub(crate) fn add_retry_after(response: &mut axum::response::Response) {
+    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
     }
 }
 

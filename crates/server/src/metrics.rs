@@ -180,7 +180,12 @@ pub(crate) async fn scrape(
             Ok(p) => Some(p),
             Err(e) => {
                 let status = crate::auth::status_of(&e).unwrap_or(StatusCode::UNAUTHORIZED);
-                let mut r = text(status, "an API key is required as a bearer token\n");
+                let mut r = if status == StatusCode::TOO_MANY_REQUESTS {
+                    text(status, "too many requests for this API key\n")
+                } else {
+                    text(status, "an API key is required as a bearer token\n")
+                };
+                crate::auth::add_retry_after(&mut r);
                 r.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"certkeeper\""),

@@ -16,7 +16,19 @@ use crate::{Store, StoreError, audit, projects};
 pub struct StoredApiKey {
     pub key: ApiKey,
     pub hash: ApiKeyHash,
-    pub revoked: bool,
+}
+
+/// `SELECT` of the columns [`key_from_row`] reads, from `api_keys k` joined to `projects p`,
+/// followed by the given clauses (a literal, so the SQL text stays static).
+macro_rules! select_keys {
+    ($($tail:literal)?) => {
+        concat!(
+            "SELECT k.id, k.name, k.lookup_prefix, k.key_hash, k.role, k.created_at_ms, k.revoked_at_ms, k.allow_key_export, ",
+            "k.expires_at_ms, k.last_used_at_ms, k.replaced_by, p.id AS project_uuid ",
+            "FROM api_keys k LEFT JOIN projects p ON p.container_id = k.container_id "
+            $(, $tail)?
+        )
+    };
 }
 
 /// The fields of a key to create.
@@ -31,17 +43,23 @@ pub struct NewApiKey<'a> {
     /// Collection-level Read grants (collections that exist).
     pub collections: &'a [CollectionId],
     pub at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 fn key_from_row(r: &AnyRow) -> Result<StoredApiKey, StoreError> {
     let role: String = r.try_get("role")?;
     let project: Option<String> = r.try_get("project_uuid")?;
     let hash: Vec<u8> = r.try_get("key_hash")?;
-    let revoked: Option<i64> = r.try_get("revoked_at_ms")?;
+    let opt_time = |column: &str| -> Result<Option<OffsetDateTime>, StoreError> {
+        r.try_get::<Option<i64>, _>(column)?
+            .map(from_ms)
+            .transpose()
+    };
     Ok(StoredApiKey {
         key: ApiKey {
             id: ApiKeyId(r.try_get("id")?),
             name: r.try_get("name")?,
+            lookup_prefix: r.try_get("lookup_prefix")?,
             role: role.parse().map_err(StoreError::Corrupt)?,
             allow_key_export: r.try_get::<i64, _>("allow_key_export")? != 0,
             project: project
@@ -52,12 +70,15 @@ fn key_from_row(r: &AnyRow) -> Result<StoredApiKey, StoreError> {
                 .transpose()?,
             collections: Vec::new(),
             created_at: from_ms(r.try_get("created_at_ms")?)?,
+            expires_at: opt_time("expires_at_ms")?,
+            revoked_at: opt_time("revoked_at_ms")?,
+            last_used_at: opt_time("last_used_at_ms")?,
+            replaced_by: r.try_get::<Option<i64>, _>("replaced_by")?.map(ApiKeyId),
         },
         hash: ApiKeyHash(
             hash.try_into()
                 .map_err(|_| StoreError::Corrupt("api key hash length".into()))?,
         ),
-        revoked: revoked.is_some(),
     })
 }
 
@@ -66,8 +87,8 @@ pub(crate) async fn insert_key(
     new: &NewApiKey<'_>,
 ) -> Result<ApiKey, StoreError> {
     let row = sqlx::query(
-        "INSERT INTO api_keys (name, lookup_prefix, key_hash, role, container_id, created_at_ms, allow_key_export) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        "INSERT INTO api_keys (name, lookup_prefix, key_hash, role, container_id, created_at_ms, allow_key_export, expires_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(new.name)
     .bind(new.lookup_prefix)
@@ -76,6 +97,7 @@ pub(crate) async fn insert_key(
     .bind(new.project.map(|p| p.container_id.0))
     .bind(to_ms(new.at))
     .bind(i64::from(new.allow_key_export))
+    .bind(new.expires_at.map(to_ms))
     .fetch_one(&mut *conn)
     .await?;
     let id: i64 = row.try_get("id")?;
@@ -89,11 +111,16 @@ pub(crate) async fn insert_key(
     Ok(ApiKey {
         id: ApiKeyId(id),
         name: new.name.to_string(),
+        lookup_prefix: new.lookup_prefix.to_string(),
         role: new.role,
         allow_key_export: new.allow_key_export,
         project: new.project.map(|p| p.id),
         collections: new.collections.to_vec(),
         created_at: new.at,
+        expires_at: new.expires_at,
+        revoked_at: None,
+        last_used_at: None,
+        replaced_by: None,
     })
 }
 
@@ -114,18 +141,116 @@ impl Store {
         &self,
         prefix: &str,
     ) -> Result<Option<StoredApiKey>, StoreError> {
-        let row = sqlx::query(
-            "SELECT k.id, k.name, k.key_hash, k.role, k.created_at_ms, k.revoked_at_ms, k.allow_key_export, p.id AS project_uuid \
-             FROM api_keys k LEFT JOIN projects p ON p.container_id = k.container_id WHERE k.lookup_prefix = $1",
-        )
-        .bind(prefix)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(mut key) = row.as_ref().map(key_from_row).transpose()? else {
+        let row = sqlx::query(select_keys!("WHERE k.lookup_prefix = $1"))
+            .bind(prefix)
+            .fetch_optional(&self.pool)
+            .await?;
+        self.with_collections(row.as_ref()).await
+    }
+
+    pub async fn api_key(&self, id: ApiKeyId) -> Result<Option<StoredApiKey>, StoreError> {
+        let row = sqlx::query(select_keys!("WHERE k.id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        self.with_collections(row.as_ref()).await
+    }
+
+    async fn with_collections(
+        &self,
+        row: Option<&AnyRow>,
+    ) -> Result<Option<StoredApiKey>, StoreError> {
+        let Some(mut key) = row.map(key_from_row).transpose()? else {
             return Ok(None);
         };
         key.key.collections = self.key_collections(key.key.id).await?;
         Ok(Some(key))
+    }
+
+    /// Revokes a key (from `at` on it authenticates nowhere). `None` for an unknown key;
+    /// revoking a revoked key changes nothing and writes no second audit record.
+    pub async fn revoke_api_key(
+        &self,
+        id: ApiKeyId,
+        at: OffsetDateTime,
+        audit_event: impl FnOnce(&ApiKey) -> NewAuditEvent,
+    ) -> Result<Option<StoredApiKey>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE api_keys SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL",
+        )
+        .bind(to_ms(at))
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if changed {
+            let row = sqlx::query(select_keys!("WHERE k.id = $1"))
+                .bind(id.0)
+                .fetch_one(&mut *tx)
+                .await?;
+            audit::insert(&mut tx, &audit_event(&key_from_row(&row)?.key)).await?;
+        }
+        tx.commit().await?;
+        self.api_key(id).await
+    }
+
+    /// Rotation: creates `new` (the same grants under a new secret) and gives `old` until
+    /// `old_until` to be replaced by it, in one transaction. A key already rotated or revoked
+    /// is a conflict: each key has at most one successor.
+    pub async fn rotate_api_key(
+        &self,
+        old: ApiKeyId,
+        new: NewApiKey<'_>,
+        old_until: OffsetDateTime,
+        audit_events: impl FnOnce(&ApiKey) -> Vec<NewAuditEvent>,
+    ) -> Result<ApiKey, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let created = insert_key(&mut tx, &new).await?;
+        let until = to_ms(old_until);
+        let moved = sqlx::query(
+            "UPDATE api_keys SET replaced_by = $1, \
+             expires_at_ms = CASE WHEN expires_at_ms IS NULL OR expires_at_ms > $2 THEN $2 ELSE expires_at_ms END \
+             WHERE id = $3 AND revoked_at_ms IS NULL AND replaced_by IS NULL",
+        )
+        .bind(created.id.0)
+        .bind(until)
+        .bind(old.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved != 1 {
+            drop(tx); // rolls back the new key
+            return Err(StoreError::Conflict(format!(
+                "API key {old} was already rotated or revoked"
+            )));
+        }
+        for event in audit_events(&created) {
+            audit::insert(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Records a key's use at `at`, unless a use within [`LAST_USED_RESOLUTION`] of it is
+    /// already recorded (another node may have written it).
+    ///
+    /// [`LAST_USED_RESOLUTION`]: certkeeper_domain::apikey::LAST_USED_RESOLUTION
+    pub async fn touch_api_key(&self, id: ApiKeyId, at: OffsetDateTime) -> Result<(), StoreError> {
+        let at_ms = to_ms(at);
+        let stale_before = to_ms(at - certkeeper_domain::apikey::LAST_USED_RESOLUTION);
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at_ms = $1 WHERE id = $2 \
+             AND (last_used_at_ms IS NULL OR last_used_at_ms <= $3)",
+        )
+        .bind(at_ms)
+        .bind(id.0)
+        .bind(stale_before)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
     }
 
     /// A key's collection-level grants.
@@ -140,12 +265,9 @@ impl Store {
     }
 
     pub async fn api_keys(&self) -> Result<Vec<StoredApiKey>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT k.id, k.name, k.key_hash, k.role, k.created_at_ms, k.revoked_at_ms, k.allow_key_export, p.id AS project_uuid \
-             FROM api_keys k LEFT JOIN projects p ON p.container_id = k.container_id ORDER BY k.id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(select_keys!("ORDER BY k.id"))
+            .fetch_all(&self.pool)
+            .await?;
         let mut keys = rows
             .iter()
             .map(key_from_row)

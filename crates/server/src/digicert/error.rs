@@ -51,6 +51,7 @@ impl From<CoreError> for DcError {
             CoreError::Forbidden(_) => "access_denied|missing_permission",
             CoreError::NotFound(_) => "not_found",
             CoreError::Conflict { .. } => "conflict",
+            CoreError::RateLimited { .. } => "request_limit_exceeded",
             CoreError::Invalid(_) | CoreError::Store(_) | CoreError::Internal(_) => {
                 "invalid_request"
             }
@@ -67,7 +68,9 @@ impl IntoResponse for DcError {
                 message: self.message,
             }],
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        crate::auth::add_retry_after(&mut response);
+        response
     }
 }
 

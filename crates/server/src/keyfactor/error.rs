@@ -42,6 +42,7 @@ impl KfError {
             405 => "0xA0140005",
             409 => "0xA0140009",
             413 => "0xA0140013",
+            429 => "0xA0140029",
             _ => "0xA0140000",
         }
     }
@@ -66,6 +67,7 @@ impl IntoResponse for KfError {
             message: self.message,
         };
         let mut response = (self.status, Json(body)).into_response();
+        crate::auth::add_retry_after(&mut response);
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -4,6 +4,7 @@
 //! `resultInfo`), errors included.
 
 pub mod acme_accounts;
+pub mod api_keys;
 mod error;
 mod handlers;
 pub mod lifecycle;
@@ -39,6 +40,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(revocation::revoke_certificate))
         .routes(routes!(lifecycle::list_jobs))
         .routes(routes!(acme_accounts::list_acme_accounts))
+        .routes(routes!(api_keys::list_api_keys, api_keys::create_api_key))
+        .routes(routes!(api_keys::get_api_key))
+        .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(api_keys::rotate_api_key))
         .routes(routes!(acme_accounts::deactivate_acme_account))
         .routes(routes!(
             notifications::create_rule,

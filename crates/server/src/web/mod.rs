@@ -158,7 +158,9 @@ impl IntoResponse for WebError {
                     message,
                     back: "/ui/".into(),
                 };
-                (status, page).into_response()
+                let mut response = (status, page).into_response();
+                crate::auth::add_retry_after(&mut response);
+                response
             }
         }
     }
