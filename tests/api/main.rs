@@ -20,6 +20,7 @@ mod dashboard;
 mod hostile;
 mod issuance;
 mod lifecycle;
+mod limits;
 mod logs;
 mod master_key;
 mod metrics;

@@ -109,6 +109,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_uri,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             requests,
             metrics::track,
         ))
@@ -226,6 +230,35 @@ async fn method_not_allowed(State(state): State<AppState>, uri: Uri) -> Response
         Surface::Projects => projects::method_not_allowed().await.into_response(),
         Surface::Keyfactor => keyfactor::method_not_allowed().into_response(),
         Surface::DigiCert => digicert::method_not_allowed().into_response(),
+    }
+}
+
+/// The longest request target (path and query string) served, in bytes. Far above any URL a
+/// vendor client builds (a Keyfactor query travels in a body or a saved collection), and small
+/// enough that no handler parses a megabyte of query string.
+pub const MAX_URI_LEN: usize = 8 * 1024;
+
+/// Refuses a request target over [`MAX_URI_LEN`] with 414, in the surface's error shape.
+async fn limit_uri(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let uri = request.uri();
+    let len = uri.path_and_query().map_or(0, |p| p.as_str().len());
+    if len <= MAX_URI_LEN {
+        return next.run(request).await;
+    }
+    let status = axum::http::StatusCode::URI_TOO_LONG;
+    let message = format!("the request URI is {len} bytes; at most {MAX_URI_LEN} are accepted");
+    match surface_of(uri) {
+        Surface::Web => web::error_page(status, message),
+        Surface::Acme => acme::too_long(&state.core, message),
+        Surface::Projects => projects::ApiError::new(status, message).into_response(),
+        Surface::Keyfactor => keyfactor::KfError::new(status, message).into_response(),
+        Surface::DigiCert => {
+            digicert::DcError::new(status, "invalid_request|uri_too_long", message).into_response()
+        }
     }
 }
 

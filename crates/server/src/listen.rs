@@ -38,6 +38,12 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// The most header fields a request may carry (HTTP/1.1).
+pub const MAX_HEADERS: usize = 100;
+/// The largest header section accepted, in bytes: HTTP/1.1's read buffer (which bounds the
+/// request line and headers) and HTTP/2's header list.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// Serves `app` on `listener` (through TLS when `tls` is given) until `shutdown` resolves,
 /// then lets open connections finish.
 pub(crate) async fn serve_connections(
@@ -50,11 +56,18 @@ pub(crate) async fn serve_connections(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Header limits: more than MAX_HEADERS fields, or a header section over MAX_HEADER_BYTES,
+    // is refused by hyper with 431 before any handler runs.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let slot = tokio::select! {

@@ -526,6 +526,15 @@ async fn renewal_info(
 }
 
 /// Unknown paths under `/acme/`: a problem document.
+/// A request target too long to serve, as an ACME problem.
+pub(crate) fn too_long(core: &Core, detail: String) -> Response {
+    let e = AcmeError {
+        status: 414,
+        ..AcmeError::malformed(detail)
+    };
+    problem_response(core, None, &e)
+}
+
 pub(crate) fn fallback(core: &Core) -> Response {
     problem_response(core, None, &AcmeError::not_found("no such ACME resource"))
 }

@@ -268,6 +268,16 @@ pub(crate) fn fallback() -> Response {
     .into_response()
 }
 
+/// An error page outside any session (the request was refused before it reached a page).
+pub(crate) fn error_page(status: StatusCode, message: String) -> Response {
+    WebError::Page {
+        status,
+        message,
+        chrome: None,
+    }
+    .into_response()
+}
+
 /// A 405 page for a dashboard path asked with the wrong method.
 pub(crate) fn method_not_allowed() -> Response {
     WebError::Page {
