@@ -56,6 +56,9 @@ enum LocalCommand {
     /// Manage API keys.
     #[command(subcommand)]
     Apikey(ApiKeyCommand),
+    /// The master key that seals private keys and secrets at rest.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Manage certificate collections (saved queries, Keyfactor's query language).
     #[command(subcommand)]
     Collection(CollectionCommand),
@@ -228,6 +231,21 @@ enum ProjectCommand {
     /// A project's notification rules.
     #[command(subcommand)]
     Notifications(crate::cli_lifecycle::NotificationsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Re-encrypt every sealed secret (private keys, the CA keys, DNS provider, webhook and
+    /// EAB secrets, ACME account keys) under a new master key. Stop the servers first; an
+    /// interrupted run is finished by running it again. The old key file is kept as
+    /// `<file>.v<N>.retired`: destroy it once no backup needs it.
+    Rotate {
+        /// Rows re-encrypted per transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+        batch_size: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -470,6 +488,9 @@ async fn local(cli: LocalArgs, command: LocalCommand) -> CliResult {
         }
         LocalCommand::Jobs(cmd) => crate::cli_lifecycle::jobs(&config, cmd).await,
         LocalCommand::Apikey(cmd) => apikey(&config, cmd).await,
+        LocalCommand::Keys(KeysCommand::Rotate { batch_size, json }) => {
+            rotate_master_key(&config, batch_size, json).await
+        }
         LocalCommand::Collection(cmd) => collection(&config, cmd).await,
         LocalCommand::Audit(AuditCommand::List { limit, json }) => {
             audit(&config, limit, json).await
@@ -518,6 +539,46 @@ async fn keyed_core(config: &Config) -> Result<Core, Box<dyn std::error::Error>>
         certkeeper_core::masterkey::load_or_create(&store, &config.master_key_file).await?;
     Ok(Core::new(store, Arc::new(SystemClock), master_key)
         .with_notifications(crate::serve::notify_config(config)?))
+}
+
+async fn rotate_master_key(config: &Config, batch_size: i64, json: bool) -> CliResult {
+    use certkeeper_core::keyrotation::{RotateOptions, RotationOutcome, rotate};
+    let store = Store::connect_with(&config.database, config.store_options()).await?;
+    let options = RotateOptions {
+        batch_size,
+        ..RotateOptions::default()
+    };
+    let outcome = rotate(&store, &config.master_key_file, options).await;
+    store.close().await;
+    match outcome? {
+        RotationOutcome::Done {
+            version,
+            resealed,
+            already,
+            verified,
+        } => {
+            if json {
+                println!(
+                    "{}",
+                    json!({ "version": version, "resealed": resealed, "alreadyUnderNewKey": already, "verified": verified })
+                );
+            } else {
+                println!(
+                    "master key rotated to version {version}; all {verified} sealed values open under it"
+                );
+                for (what, n) in &resealed {
+                    println!("  {n}\t{what}");
+                }
+                if already > 0 {
+                    println!("  {already}\talready re-encrypted by an earlier, interrupted run");
+                }
+            }
+            Ok(())
+        }
+        RotationOutcome::Interrupted { batches } => {
+            Err(format!("rotation stopped after {batches} batches; run it again to finish").into())
+        }
+    }
 }
 
 async fn ca_show(config: &Config) -> CliResult {

@@ -374,6 +374,11 @@ impl TestApp {
         }
     }
 
+    /// The master key file the server was started with.
+    pub fn key_file(&self) -> std::path::PathBuf {
+        self._db.dir.path().join("master.key")
+    }
+
     /// The database's URL, for tests that reach under the server (tampering, dumps).
     pub fn database_url(&self) -> &str {
         &self._db.url

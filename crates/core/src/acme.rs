@@ -73,6 +73,14 @@ fn retry() -> RetryPolicy {
         .timeout(Duration::from_secs(60))
 }
 
+/// The settings rows ACME accounts at upstream CAs are kept in, one per directory URL.
+pub(crate) const ACCOUNT_SETTING_PREFIX: &str = "acme_account:";
+
+/// What an account's sealed credentials are bound to: their settings row.
+pub(crate) fn account_aad(setting: &str) -> String {
+    format!("certkeeper:{setting}")
+}
+
 impl AcmeIssuer {
     /// Connects, creating and storing the account on first use.
     pub async fn connect(
@@ -80,8 +88,8 @@ impl AcmeIssuer {
         key: &MasterKey,
         config: &AcmeConfig,
     ) -> Result<Self, CoreError> {
-        let setting = format!("acme_account:{}", config.directory);
-        let aad = format!("certkeeper:{setting}");
+        let setting = format!("{ACCOUNT_SETTING_PREFIX}{}", config.directory);
+        let aad = account_aad(&setting);
         let builder = || match &config.ca_bundle {
             Some(path) => Account::builder_with_root(path).map_err(|e| acme_error("TLS roots", e)),
             None => Account::builder().map_err(|e| acme_error("HTTP client", e)),

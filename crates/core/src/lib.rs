@@ -12,6 +12,7 @@ pub mod browse;
 mod error;
 pub mod inventory;
 pub mod issuance;
+pub mod keyrotation;
 pub mod lifecycle;
 pub mod listener;
 pub mod masterkey;

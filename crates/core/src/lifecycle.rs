@@ -98,7 +98,7 @@ impl ValidatedCache {
     }
 }
 
-fn validation_aad(container: ContainerId) -> String {
+pub(crate) fn validation_aad(container: ContainerId) -> String {
     format!("certkeeper:validation-settings:{}", container.0)
 }
 

@@ -8,13 +8,35 @@ use certkeeper_store::Store;
 
 use crate::CoreError;
 
-const CHECK_SETTING: &str = "master_key_check";
+pub(crate) const CHECK_SETTING: &str = "master_key_check";
+/// The master key's generation (absent: 1); `certkeeper keys rotate` counts it up.
+pub(crate) const VERSION_SETTING: &str = "master_key_version";
+/// Present while a rotation is under way: the version it moves to.
+pub(crate) const ROTATION_SETTING: &str = "master_key_rotation";
+
+/// The generation of the database's master key.
+pub(crate) async fn stored_version(store: &Store) -> Result<u32, CoreError> {
+    match store.setting(VERSION_SETTING).await? {
+        None => Ok(1),
+        Some(raw) => String::from_utf8_lossy(&raw)
+            .trim()
+            .parse()
+            .map_err(|_| CoreError::internal("the stored master key version is not a number")),
+    }
+}
 
 /// Loads the master key from `path`, creating it (mode 0600) when neither it nor any trace of
 /// an earlier key exists, and proves it is the key this database was initialised with: a
 /// value sealed under it on first start must open. A wrong key is an error here, at start-up,
 /// rather than garbage later.
 pub async fn load_or_create(store: &Store, path: &Path) -> Result<MasterKey, CoreError> {
+    if store.setting(ROTATION_SETTING).await?.is_some() {
+        return Err(CoreError::Invalid(
+            "a master key rotation is under way; finish it with `certkeeper keys rotate` before starting the server"
+                .into(),
+        ));
+    }
+    let version = stored_version(store).await?;
     let check = store.setting(CHECK_SETTING).await?;
     let key = match std::fs::read_to_string(path) {
         Ok(text) => MasterKey::from_hex(&text)
@@ -49,6 +71,7 @@ pub async fn load_or_create(store: &Store, path: &Path) -> Result<MasterKey, Cor
             store.setting(CHECK_SETTING).await?.unwrap_or(sealed)
         }
     };
+    let key = key.with_version(version);
     match key.open(MASTER_KEY_CHECK_AAD, &check) {
         Ok(plain) if plain.as_slice() == MASTER_KEY_CHECK_PLAINTEXT => Ok(key),
         _ => Err(CoreError::Invalid(format!(

@@ -96,7 +96,7 @@ struct EmailBody {
     html: String,
 }
 
-fn rule_aad(container: i64, name: &str) -> String {
+pub(crate) fn rule_aad(container: i64, name: &str) -> String {
     format!("certkeeper:notification-channel:{container}:{name}")
 }
 

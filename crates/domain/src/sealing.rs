@@ -27,10 +27,16 @@ pub enum SealError {
     WrongKey,
 }
 
-/// The 256-bit key every private key at rest is sealed under.
+/// The 256-bit key every private key at rest is sealed under, with its version.
+///
+/// The version is part of every value's associated data (from version 2 on; version 1, the
+/// first key of every database, seals with the bare record binding, as certkeeper always
+/// did), so a value is bound to its record, its kind and the key generation that sealed it.
+/// `certkeeper keys rotate` moves a database from one version to the next.
 pub struct MasterKey {
     key: LessSafeKey,
     bytes: Zeroizing<[u8; 32]>,
+    version: u32,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -55,7 +61,27 @@ impl MasterKey {
         Ok(Self {
             key: LessSafeKey::new(unbound),
             bytes,
+            version: 1,
         })
+    }
+
+    /// The same key as generation `version` (≥ 1) of the database's master key.
+    pub fn with_version(mut self, version: u32) -> Self {
+        self.version = version.max(1);
+        self
+    }
+
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The associated data actually used: the record binding, plus the key version after 1.
+    fn bound(&self, aad: &[u8]) -> Vec<u8> {
+        let mut out = aad.to_vec();
+        if self.version > 1 {
+            out.extend_from_slice(format!("|key-version:{}", self.version).as_bytes());
+        }
+        out
     }
 
     /// Reads the key file's text form: 64 hex digits, surrounding white space ignored.
@@ -93,7 +119,7 @@ impl MasterKey {
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
+                Aad::from(self.bound(aad)),
                 &mut body,
             )
             .map_err(|_| SealError::Random)?;
@@ -111,7 +137,7 @@ impl MasterKey {
         let mut buf = Zeroizing::new(body.to_vec());
         let plain_len = self
             .key
-            .open_in_place(nonce, Aad::from(aad), buf.as_mut_slice())
+            .open_in_place(nonce, Aad::from(self.bound(aad)), buf.as_mut_slice())
             .map_err(|_| SealError::WrongKey)?
             .len();
         buf.truncate(plain_len);
@@ -140,6 +166,22 @@ mod tests {
         assert_eq!(k.open(b"x", &sealed[..10]), Err(SealError::Truncated));
         // Two seals of the same plaintext differ (fresh nonce).
         assert_ne!(sealed, k.seal(b"certificate:1", b"secret").unwrap());
+    }
+
+    #[test]
+    fn the_key_version_is_bound() {
+        let bytes = [7u8; 32];
+        let v1 = MasterKey::from_bytes(bytes).unwrap();
+        let v2 = MasterKey::from_bytes(bytes).unwrap().with_version(2);
+        let sealed = v2.seal(b"certificate:1", b"secret").unwrap();
+        assert_eq!(
+            v2.open(b"certificate:1", &sealed).unwrap().as_slice(),
+            b"secret"
+        );
+        // The same key bytes under another version do not open it.
+        assert_eq!(v1.open(b"certificate:1", &sealed), Err(SealError::WrongKey));
+        let old = v1.seal(b"certificate:1", b"secret").unwrap();
+        assert_eq!(v2.open(b"certificate:1", &old), Err(SealError::WrongKey));
     }
 
     #[test]

@@ -33,6 +33,7 @@ mod projects;
 mod query_sql;
 mod reports;
 mod revocation;
+mod sealed;
 mod seed;
 mod sessions;
 mod settings;
@@ -64,6 +65,7 @@ pub use reports::{ReportScope, StatusChange, StatusChangeOrder};
 pub use revocation::{
     CRL_COALESCE, CRL_JOB_SUBJECT, NewRevocation, RevokedEntry, SerialStatus, StoredCrl,
 };
+pub use sealed::{Reseal, SealedCursor, SealedKind, SealedRow};
 pub use seed::{KEPT_WHILE_SEEDING, REBUILD_INDEXES_FROM, RIGHT_EDGE_INDEXES, SeedReport};
 pub use sessions::StoredSession;
 pub use sqlite::Synchronous;

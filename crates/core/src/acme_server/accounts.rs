@@ -10,7 +10,7 @@ use super::{Account, AccountStatus, AcmeError, Links, Signed};
 use crate::{Core, CoreError};
 
 /// What an EAB key is sealed under: it cannot be swapped for another record's secret.
-fn eab_aad(kid: &str) -> String {
+pub(crate) fn eab_aad(kid: &str) -> String {
     format!("acme-eab:{kid}")
 }
 

@@ -6,7 +6,7 @@
 //! Issued certificates land in the project's inventory through the same store operation as
 //! any other issuance, so reports, notifications and the audit trail count them.
 
-mod accounts;
+pub(crate) mod accounts;
 mod admin;
 mod ari;
 mod errors;
