@@ -5,6 +5,7 @@
 
 mod support;
 
+mod access_matrix;
 mod acme;
 mod acme_clients;
 mod acme_protocol;

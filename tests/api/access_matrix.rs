@@ -1,0 +1,330 @@
+//! The access matrix, generated from the router: every operation the served OpenAPI document
+//! lists (utoipa-axum registers each handler in the router and the document at once) × every
+//! kind of caller. A route added later is in the matrix without editing this test; a read
+//! route no rule below covers fails it until its rule is written.
+//!
+//! - No key, a malformed key, a revoked key, an expired key: 401 on every operation, in the
+//!   surface's shape, before anything else is looked at.
+//! - Reads: each caller gets exactly its documented status (200 or 403).
+//! - Writes: no caller without the right ever gets a 2xx (bodies here are minimal, so a
+//!   permitted caller may get 400; the flows' own tests cover successful writes).
+//! - Another project's certificates: 403 with the same body whether or not the id exists.
+
+use certkeeper_domain::apikey::Role;
+use certkeeper_domain::audit::Actor;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Db, TestApp, both_databases};
+
+both_databases!(every_route_by_every_caller);
+
+/// The callers of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    NoKey,
+    Malformed,
+    Revoked,
+    Expired,
+    Viewer,
+    OperatorOwn,
+    OperatorOther,
+    CollectionScoped,
+    AdminOwnProject,
+    Admin,
+}
+
+const CALLERS: [Caller; 10] = [
+    Caller::NoKey,
+    Caller::Malformed,
+    Caller::Revoked,
+    Caller::Expired,
+    Caller::Viewer,
+    Caller::OperatorOwn,
+    Caller::OperatorOther,
+    Caller::CollectionScoped,
+    Caller::AdminOwnProject,
+    Caller::Admin,
+];
+
+/// Who may use a route, by its documented rule (docs/api.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// Any key that reaches the project in the path (not collection-scoped ones).
+    Project,
+    /// Operator or admin keys that reach the project.
+    ProjectWrite,
+    /// Admin keys that reach the project (its settings, its ACME accounts).
+    ProjectAdmin,
+    /// Keys granted private-key export (none of this matrix's callers).
+    Export,
+    /// Admin keys that reach every project and every collection.
+    SystemAdmin,
+    /// Reports: every key, each seeing only what it reaches.
+    Reports,
+    /// DigiCert's reports: every key but collection-scoped ones (those read Keyfactor's).
+    DigiCertReports,
+}
+
+fn rule(method: &Method, path: &str) -> Option<Rule> {
+    let read = method == Method::GET;
+    let project = path.starts_with("/api/v1/projects/{projectId}");
+    Some(
+        if path.starts_with("/api/v1/api-keys") || path == "/api/v1/jobs" {
+            Rule::SystemAdmin
+        } else if project && path.ends_with("/private-key") {
+            Rule::Export
+        } else if project
+            && (path.ends_with("/validation")
+                || path.ends_with("/renewal")
+                || path.contains("/acme/accounts/")
+                || (!read && path == "/api/v1/projects/{projectId}"))
+        {
+            Rule::ProjectAdmin
+        } else if project {
+            if read {
+                Rule::Project
+            } else {
+                Rule::ProjectWrite
+            }
+        } else if path.starts_with("/services/v2/") && read {
+            Rule::DigiCertReports
+        } else if path.starts_with("/CertificateCollections")
+            || path.starts_with("/KeyfactorAPI/")
+            || path.starts_with("/Analytics/")
+        {
+            if read {
+                Rule::Reports
+            } else {
+                Rule::SystemAdmin
+            }
+        } else {
+            return None;
+        },
+    )
+}
+
+fn allowed(rule: Rule, caller: Caller) -> bool {
+    use Caller::*;
+    match caller {
+        NoKey | Malformed | Revoked | Expired => return false,
+        _ => {}
+    }
+    match rule {
+        Rule::Project => !matches!(caller, OperatorOther | CollectionScoped),
+        Rule::ProjectWrite => matches!(caller, OperatorOwn | AdminOwnProject | Admin),
+        Rule::ProjectAdmin => matches!(caller, AdminOwnProject | Admin),
+        Rule::Export => false,
+        Rule::SystemAdmin => caller == Admin,
+        Rule::Reports => true,
+        Rule::DigiCertReports => caller != CollectionScoped,
+    }
+}
+
+/// Query parameters a read needs to be answered at all.
+fn query_for(path: &str, collection: i64) -> String {
+    if path.ends_with("/Analytics/Certificates/Issuance") {
+        format!("?collectionId={collection}&TotalPeriods=2")
+    } else if path.ends_with("/status-changes") {
+        "?minutes=60".into()
+    } else {
+        String::new()
+    }
+}
+
+async fn every_route_by_every_caller(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let other = app.core.create_project(Actor::Cli, "other").await.unwrap();
+    let cert = app.import(certkeeper_testkit::leaves()[0].1).await.ok()["id"]
+        .as_i64()
+        .unwrap();
+    let make = |role, project: Option<&certkeeper_domain::project::Project>| {
+        let app = &app;
+        let project = project.cloned();
+        async move { app.key(role, project.as_ref()).await }
+    };
+    let revoked = app
+        .core
+        .create_api_key(Actor::Cli, "revoked", Role::Admin, None, false, &[])
+        .await
+        .unwrap();
+    app.core.revoke_api_key(None, revoked.key.id).await.unwrap();
+    let expired = app
+        .core
+        .create_api_key_with(
+            Actor::Cli,
+            &certkeeper_core::admin::KeySpec {
+                name: "expiring".into(),
+                role: Role::Admin,
+                project: None,
+                allow_key_export: true,
+                collections: vec![],
+                expires_at: Some(app.clock_now() + time::Duration::seconds(5)),
+            },
+        )
+        .await
+        .unwrap();
+    let collection = app
+        .call(
+            Method::POST,
+            "/CertificateCollections",
+            Some(&app.admin_key),
+            Some(json!({"Name": "granted", "Query": "CN -contains \"example\""})),
+        )
+        .await
+        .body["Id"]
+        .as_i64()
+        .unwrap();
+    let scoped = app
+        .core
+        .create_api_key(
+            Actor::Cli,
+            "reports",
+            Role::Viewer,
+            None,
+            false,
+            &[certkeeper_domain::ids::CollectionId(collection)],
+        )
+        .await
+        .unwrap();
+    let key_of = [
+        (Caller::NoKey, None),
+        (Caller::Malformed, Some("ck_not-a-real-key".to_string())),
+        (Caller::Revoked, Some(revoked.secret.expose().to_string())),
+        (Caller::Expired, Some(expired.secret.expose().to_string())),
+        (Caller::Viewer, Some(make(Role::Viewer, None).await)),
+        (
+            Caller::OperatorOwn,
+            Some(make(Role::Operator, Some(&app.project)).await),
+        ),
+        (
+            Caller::OperatorOther,
+            Some(make(Role::Operator, Some(&other)).await),
+        ),
+        (
+            Caller::CollectionScoped,
+            Some(scoped.secret.expose().to_string()),
+        ),
+        (
+            Caller::AdminOwnProject,
+            Some(make(Role::Admin, Some(&app.project)).await),
+        ),
+        (Caller::Admin, Some(app.admin_key.clone())),
+    ];
+    app.clock.set(app.clock_now() + time::Duration::seconds(10));
+
+    let doc = app
+        .call(Method::GET, "/openapi.json", None, None)
+        .await
+        .body;
+    let mut operations: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            operations.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    assert!(operations.len() >= 45, "{} operations", operations.len());
+
+    let rule_id = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/projects/{}/notifications", app.project.id),
+            Some(&app.admin_key),
+            Some(json!({"name": "matrix", "events": ["certificate.issued"],
+                "channel": {"type": "webhook", "url": "https://hooks.example.test/m"}})),
+        )
+        .await
+        .ok()["id"]
+        .as_i64()
+        .unwrap();
+    // Reads first and deletions last, so the fixtures outlive the matrix.
+    let order = |m: &str| match m {
+        "GET" => 0,
+        "DELETE" => 2,
+        _ => 1,
+    };
+    operations.sort_by_key(|(m, p)| (order(m), p.clone()));
+
+    let mut failures = Vec::new();
+    for (method, template) in &operations {
+        let id = if template.contains("api-keys") {
+            revoked.key.id.0
+        } else if template.contains("CertificateCollections") {
+            collection
+        } else {
+            cert
+        };
+        let path = template
+            .replace("{projectId}", &app.project.id.to_string())
+            .replace("{id}", &id.to_string())
+            .replace("{ruleId}", &rule_id.to_string())
+            .replace("{accountId}", "missing");
+        let method: Method = method.parse().unwrap();
+        let path = if method == Method::GET {
+            format!("{path}{}", query_for(template, collection))
+        } else {
+            path
+        };
+        let Some(rule) = rule(&method, template) else {
+            failures.push(format!("{method} {template}: no rule; add one"));
+            continue;
+        };
+        let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
+        for caller in CALLERS {
+            let key = key_of.iter().find(|(c, _)| *c == caller).unwrap().1.clone();
+            let r = app
+                .call(method.clone(), &path, key.as_deref(), body.clone())
+                .await;
+            let permitted = allowed(rule, caller);
+            let unauthenticated = matches!(
+                caller,
+                Caller::NoKey | Caller::Malformed | Caller::Revoked | Caller::Expired
+            );
+            let ok = if unauthenticated {
+                r.status == 401 && !r.body.is_null()
+            } else if method == Method::GET {
+                r.status == if permitted { 200 } else { 403 }
+            } else if permitted {
+                // A minimal body may be refused, but never for want of rights.
+                !matches!(r.status, 401 | 403) && r.status < 500
+            } else {
+                !(200..300).contains(&r.status) && r.status < 500
+            };
+            if !ok {
+                failures.push(format!(
+                    "{method} {template} as {caller:?} ({rule:?}): {} {}",
+                    r.status,
+                    r.text.chars().take(160).collect::<String>()
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cells wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+
+    // Another project's certificate: the same 403 whether or not the id exists.
+    let operator_other = key_of[6].1.clone().unwrap();
+    let certs = app.certs_path(&app.project);
+    let a = app
+        .call(
+            Method::GET,
+            &format!("{certs}/{cert}"),
+            Some(&operator_other),
+            None,
+        )
+        .await;
+    let b = app
+        .call(
+            Method::GET,
+            &format!("{certs}/987654321"),
+            Some(&operator_other),
+            None,
+        )
+        .await;
+    assert_eq!((a.status, &a.text), (403, &b.text));
+    let _: Value = a.body;
+}
