@@ -88,9 +88,80 @@ impl utoipa::Modify for SecuritySchemes {
     }
 }
 
+/// The answers every operation of a surface can give whatever its handler does, added (after
+/// the surfaces' routes are merged) to each operation that does not declare them itself: 401 (credentials), 414 (request target), 429
+/// (rate limit), 413 where a body is taken, and 400 where parameters are parsed. Also the schema of `()` (`TupleUnit`), which
+/// utoipa references for the error envelope's always-null `result` but does not emit.
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, schema};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.insert(
+            "TupleUnit".into(),
+            // Never sent: the error envelope's `result` is always null, which the `null`
+            // branch of its `oneOf` alone must match.
+            schema::ObjectBuilder::new()
+                .schema_type(schema::Type::Object)
+                .description(Some("Never sent; `result` is null on errors."))
+                .into(),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let error_schema = if path.starts_with(digicert::BASE) {
+                "DcErrorBody"
+            } else if path.starts_with("/api/") {
+                "Envelope"
+            } else {
+                "KfErrorBody"
+            };
+            let response = |description: &str| {
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name(error_schema)))
+                            .build(),
+                    )
+                    .build()
+            };
+            for op in [
+                item.get.as_mut(),
+                item.put.as_mut(),
+                item.post.as_mut(),
+                item.delete.as_mut(),
+                item.patch.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let mut common = vec![
+                    ("401", "No, unknown, expired or revoked API key"),
+                    ("414", "The request target is over 8 KiB"),
+                    ("429", "Too many requests for this API key; see Retry-After"),
+                ];
+                if op.request_body.is_some() {
+                    common.push(("413", "The body is over 1 MiB"));
+                }
+                if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                    common.push(("400", "A path or query parameter is not valid (named)"));
+                }
+                for (status, description) in common {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| response(description).into());
+                }
+            }
+        }
+    }
+}
+
 /// The router with every route, and the OpenAPI document generated from the same handlers.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = all_routes().split_for_parts();
+    let (api, mut openapi) = all_routes().split_for_parts();
+    utoipa::Modify::modify(&CommonResponses, &mut openapi);
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
     let requests = std::sync::Arc::new(metrics::RequestMetrics::default());
     let scrape = Router::new()
@@ -183,7 +254,9 @@ fn all_routes() -> OpenApiRouter<AppState> {
 
 /// The generated OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    all_routes().into_openapi()
+    let mut openapi = all_routes().into_openapi();
+    utoipa::Modify::modify(&CommonResponses, &mut openapi);
+    openapi
 }
 
 /// Which surface a path belongs to, so unknown routes answer in that surface's error shape.

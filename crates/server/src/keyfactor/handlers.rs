@@ -72,8 +72,8 @@ fn collection_id(raw: &str) -> Result<CollectionId, KfError> {
     path = "/Analytics/Certificates/Issuance",
     tag = "Keyfactor",
     params(
-        ("collectionId" = i64, Query, description = "The collection to count; 0 is All Certificates"),
-        ("TotalPeriods" = i64, Query, description = "How many weeks back, 1 to 52"),
+        ("collectionId" = i64, Query, minimum = 0, description = "The collection to count; 0 is All Certificates"),
+        ("TotalPeriods" = i64, Query, minimum = 1, maximum = 52, description = "How many weeks back, 1 to 52"),
     ),
     responses(
         (status = 200, description = "One count per period", body = Vec<IssuancePeriod>),
@@ -129,7 +129,7 @@ pub(crate) async fn list_collections(
     get,
     path = "/CertificateCollections/{id}",
     tag = "Keyfactor",
-    params(("id" = i64, Path, description = "Collection id")),
+    params(("id" = i64, Path, minimum = 0, description = "Collection id")),
     responses(
         (status = 200, description = "The collection", body = CollectionResponse),
         (status = 400, description = "The id is not an integer", body = KfErrorBody),
@@ -214,7 +214,7 @@ pub(crate) async fn update_collection(
     delete,
     path = "/CertificateCollections/{id}",
     tag = "Keyfactor",
-    params(("id" = i64, Path, description = "Collection id")),
+    params(("id" = i64, Path, minimum = 1, description = "Collection id (0, All Certificates, cannot be deleted)")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Collection 0 cannot be deleted", body = KfErrorBody),

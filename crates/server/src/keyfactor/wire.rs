@@ -80,13 +80,17 @@ impl From<&Collection> for CollectionResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateCollectionRequest {
     #[serde(rename = "Name", alias = "name")]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     #[serde(rename = "Description", alias = "description", default)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[serde(rename = "Query", alias = "query", default)]
+    #[schema(min_length = 1, max_length = 4000)]
     pub query: Option<String>,
     /// Keyfactor's "ignore renewed certificates by": 0 none (default), 1 CN, 2 DN, 3 UPN.
     #[serde(rename = "DuplicationField", alias = "duplicationField", default)]
+    #[schema(minimum = 0, maximum = 3)]
     pub duplication_field: Option<i64>,
 }
 
@@ -97,11 +101,15 @@ pub struct UpdateCollectionRequest {
     #[serde(rename = "Id", alias = "id")]
     pub id: Option<i64>,
     #[serde(rename = "Name", alias = "name")]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     #[serde(rename = "Description", alias = "description", default)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[serde(rename = "Query", alias = "query", default)]
+    #[schema(min_length = 1, max_length = 4000)]
     pub query: Option<String>,
     #[serde(rename = "DuplicationField", alias = "duplicationField", default)]
+    #[schema(minimum = 0, maximum = 3)]
     pub duplication_field: Option<i64>,
 }

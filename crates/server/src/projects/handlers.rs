@@ -46,8 +46,8 @@ fn page_request(query: Option<&str>) -> Result<PageRequest, ApiError> {
     tag = "Certificates",
     params(
         ("projectId" = uuid::Uuid, Path, description = "The project's id"),
-        ("PageIndex" = Option<i64>, Query, description = "1-based page number (default 1); `pageIndex` also accepted"),
-        ("PageSize" = Option<i64>, Query, description = "Items per page, 1 to 500 (default 20); `pageSize` also accepted"),
+        ("PageIndex" = Option<i64>, Query, minimum = 1, description = "1-based page number (default 1); `pageIndex` also accepted"),
+        ("PageSize" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Items per page, 1 to 500 (default 20); `pageSize` also accepted"),
     ),
     responses(
         (status = 200, description = "A page of certificates", body = Envelope<Vec<CertificateListItem>>),
@@ -129,7 +129,7 @@ pub(crate) async fn import_certificate(
     tag = "Certificates",
     params(
         ("projectId" = uuid::Uuid, Path, description = "The project's id"),
-        ("id" = i64, Path, description = "The certificate's id"),
+        ("id" = i64, Path, minimum = 0, description = "The certificate's id"),
     ),
     responses(
         (status = 200, description = "The certificate", body = Envelope<Certificate>),
@@ -158,7 +158,7 @@ pub(crate) async fn get_certificate(
     tag = "Certificates",
     params(
         ("projectId" = uuid::Uuid, Path, description = "The project's id"),
-        ("id" = i64, Path, description = "The certificate's id"),
+        ("id" = i64, Path, minimum = 0, description = "The certificate's id"),
     ),
     request_body = UpdateRequest,
     responses(
@@ -194,7 +194,7 @@ pub(crate) async fn update_certificate(
     tag = "Certificates",
     params(
         ("projectId" = uuid::Uuid, Path, description = "The project's id"),
-        ("id" = i64, Path, description = "The certificate's id"),
+        ("id" = i64, Path, minimum = 0, description = "The certificate's id"),
     ),
     responses(
         (status = 200, description = "Deleted; the result is the deleted certificate", body = Envelope<Certificate>),
@@ -263,7 +263,7 @@ pub(crate) async fn create_certificate(
     tag = "Certificates",
     params(
         ("projectId" = uuid::Uuid, Path, description = "The project's id"),
-        ("id" = i64, Path, description = "The certificate's id"),
+        ("id" = i64, Path, minimum = 0, description = "The certificate's id"),
     ),
     responses(
         (status = 200, description = "Issued (or already issued)", body = Envelope<Certificate>),
@@ -293,7 +293,7 @@ pub(crate) async fn validate_certificate(
     tag = "Certificates",
     params(
         ("projectId" = uuid::Uuid, Path, description = "The project's id"),
-        ("id" = i64, Path, description = "The certificate's id"),
+        ("id" = i64, Path, minimum = 0, description = "The certificate's id"),
     ),
     responses(
         (status = 200, description = "PEM: the certificate, then its chain", content_type = "application/x-pem-file", body = String),
@@ -330,7 +330,7 @@ pub(crate) async fn download_certificate(
     tag = "Certificates",
     params(
         ("projectId" = uuid::Uuid, Path, description = "The project's id"),
-        ("id" = i64, Path, description = "The certificate's id"),
+        ("id" = i64, Path, minimum = 0, description = "The certificate's id"),
     ),
     responses(
         (status = 200, description = "PEM private key (PKCS#8, or as imported)", content_type = "application/x-pem-file", body = String),

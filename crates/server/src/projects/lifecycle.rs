@@ -153,6 +153,7 @@ pub struct JobQuery {
     /// `expire-orders`, `issue` or `renew`.
     pub kind: Option<String>,
     /// At most this many (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -369,7 +370,7 @@ pub(crate) async fn put_renewal(
     tag = "Certificates",
     params(
         ("projectId" = uuid::Uuid, Path, description = "The project's id"),
-        ("id" = i64, Path, description = "The certificate's id"),
+        ("id" = i64, Path, minimum = 0, description = "The certificate's id"),
     ),
     responses(
         (status = 200, description = "The successor (Pending, or Active when issued at once)", body = Envelope<Certificate>),

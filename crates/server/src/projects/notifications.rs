@@ -243,7 +243,7 @@ pub(crate) async fn list_rules(
     tag = "Notifications",
     params(
         ("projectId" = uuid::Uuid, Path, description = "The project's id"),
-        ("ruleId" = i64, Path, description = "The rule's id"),
+        ("ruleId" = i64, Path, minimum = 1, description = "The rule's id"),
     ),
     responses(
         (status = 200, description = "The rule (no secret)", body = Envelope<RuleResponse>),
@@ -267,7 +267,7 @@ pub(crate) async fn get_rule(
     tag = "Notifications",
     params(
         ("projectId" = uuid::Uuid, Path, description = "The project's id"),
-        ("ruleId" = i64, Path, description = "The rule's id"),
+        ("ruleId" = i64, Path, minimum = 1, description = "The rule's id"),
     ),
     request_body = RuleRequest,
     responses(
@@ -302,7 +302,7 @@ pub(crate) async fn update_rule(
     tag = "Notifications",
     params(
         ("projectId" = uuid::Uuid, Path, description = "The project's id"),
-        ("ruleId" = i64, Path, description = "The rule's id"),
+        ("ruleId" = i64, Path, minimum = 1, description = "The rule's id"),
     ),
     responses(
         (status = 204, description = "Deleted"),
@@ -327,7 +327,7 @@ pub(crate) async fn delete_rule(
     tag = "Notifications",
     params(
         ("projectId" = uuid::Uuid, Path, description = "The project's id"),
-        ("ruleId" = i64, Path, description = "The rule's id"),
+        ("ruleId" = i64, Path, minimum = 1, description = "The rule's id"),
         DeliveryQuery,
     ),
     responses(

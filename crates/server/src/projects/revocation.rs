@@ -30,7 +30,7 @@ pub struct RevokeRequest {
     tag = "Certificates",
     params(
         ("projectId" = uuid::Uuid, Path, description = "The project's id"),
-        ("id" = i64, Path, description = "The certificate's id"),
+        ("id" = i64, Path, minimum = 0, description = "The certificate's id"),
     ),
     request_body(content = Option<RevokeRequest>, description = "Optional. `reason`: unspecified, keyCompromise, superseded, cessationOfOperation or affiliationChanged"),
     responses(
