@@ -1,6 +1,7 @@
 //! The `certkeeper` command: the server and its operator tools.
 
 mod cli;
+mod cli_keys;
 mod cli_lifecycle;
 mod config;
 mod listener;

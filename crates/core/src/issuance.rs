@@ -59,49 +59,19 @@ pub struct Issuance {
 
 /// The settings row the CA lives in: certificates in clear, keys sealed.
 #[derive(Serialize, Deserialize)]
-struct StoredCa {
+pub(crate) struct StoredCa {
     root_der: String,
     intermediate_der: String,
-    root_key_sealed: String,
-    intermediate_key_sealed: String,
+    pub(crate) root_key_sealed: String,
+    pub(crate) intermediate_key_sealed: String,
 }
 
 pub(crate) const CA_SETTING: &str = "builtin_ca";
-const ROOT_AAD: &[u8] = b"certkeeper:builtin-ca:root-key";
-const INTERMEDIATE_AAD: &[u8] = b"certkeeper:builtin-ca:intermediate-key";
+pub(crate) const ROOT_AAD: &[u8] = b"certkeeper:builtin-ca:root-key";
+pub(crate) const INTERMEDIATE_AAD: &[u8] = b"certkeeper:builtin-ca:intermediate-key";
 
-fn b64() -> base64::engine::GeneralPurpose {
+pub(crate) fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
-}
-
-/// The stored CA (`builtin_ca`'s value) with both keys re-sealed from `old` to `new`. `None`
-/// when they already open under `new` (a resumed rotation).
-pub(crate) fn reseal_ca(
-    text: &[u8],
-    old: &MasterKey,
-    new: &MasterKey,
-) -> Result<Option<Vec<u8>>, CoreError> {
-    let mut stored: StoredCa =
-        serde_json::from_slice(text).map_err(|e| CoreError::internal(format!("stored CA: {e}")))?;
-    let mut changed = false;
-    for (field, aad) in [
-        (&mut stored.root_key_sealed, ROOT_AAD),
-        (&mut stored.intermediate_key_sealed, INTERMEDIATE_AAD),
-    ] {
-        let sealed = b64()
-            .decode(field.as_bytes())
-            .map_err(|e| CoreError::internal(format!("stored CA: {e}")))?;
-        if let Some(again) = crate::keyrotation::reseal(old, new, aad, &sealed)? {
-            *field = b64().encode(again);
-            changed = true;
-        }
-    }
-    if !changed {
-        return Ok(None);
-    }
-    serde_json::to_vec(&stored)
-        .map(Some)
-        .map_err(CoreError::internal)
 }
 
 /// Loads the built-in CA, creating it on first start. Of several nodes starting together one

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
 use certkeeper_domain::ids::{ContainerId, SslCertificateId};
 use certkeeper_domain::sealing::{MASTER_KEY_CHECK_AAD, MASTER_KEY_CHECK_PLAINTEXT, MasterKey};
 use certkeeper_store::{Reseal, SealedKind, Store};
@@ -81,6 +82,39 @@ pub(crate) fn reseal(
         ))
     })?;
     new.seal(aad, &clear).map(Some).map_err(CoreError::internal)
+}
+
+/// The stored CA (`builtin_ca`'s value) with both keys re-sealed from `old` to `new`. `None`
+/// when they already open under `new` (a resumed rotation).
+pub(crate) fn reseal_ca(
+    text: &[u8],
+    old: &MasterKey,
+    new: &MasterKey,
+) -> Result<Option<Vec<u8>>, CoreError> {
+    let mut stored: crate::issuance::StoredCa =
+        serde_json::from_slice(text).map_err(|e| CoreError::internal(format!("stored CA: {e}")))?;
+    let mut changed = false;
+    for (field, aad) in [
+        (&mut stored.root_key_sealed, crate::issuance::ROOT_AAD),
+        (
+            &mut stored.intermediate_key_sealed,
+            crate::issuance::INTERMEDIATE_AAD,
+        ),
+    ] {
+        let sealed = crate::issuance::b64()
+            .decode(field.as_bytes())
+            .map_err(|e| CoreError::internal(format!("stored CA: {e}")))?;
+        if let Some(again) = reseal(old, new, aad, &sealed)? {
+            *field = crate::issuance::b64().encode(again);
+            changed = true;
+        }
+    }
+    if !changed {
+        return Ok(None);
+    }
+    serde_json::to_vec(&stored)
+        .map(Some)
+        .map_err(CoreError::internal)
 }
 
 /// The associated data a row of `kind` is bound to.
@@ -199,7 +233,7 @@ pub async fn verify(store: &Store, key: &MasterKey) -> Result<u64, CoreError> {
     }
     if let Some(ca) = store.setting(crate::issuance::CA_SETTING).await? {
         // Re-sealing under the same key opens both and changes nothing.
-        crate::issuance::reseal_ca(&ca, key, key)?;
+        reseal_ca(&ca, key, key)?;
         opened += 2;
     }
     for name in store
@@ -302,7 +336,7 @@ pub async fn rotate(
     }
     // The settings rows: the built-in CA's keys and the upstream ACME accounts.
     if let Some(ca) = store.setting(crate::issuance::CA_SETTING).await?
-        && let Some(again) = crate::issuance::reseal_ca(&ca, &old, &new)?
+        && let Some(again) = reseal_ca(&ca, &old, &new)?
     {
         store
             .replace_setting(crate::issuance::CA_SETTING, &ca, &again)
