@@ -140,9 +140,25 @@ impl Core {
         Ok(CreatedApiKey { key, secret })
     }
 
-    /// Refuses `who` unless it may manage API keys (checked before a request's other lookups).
-    pub fn api_keys_allowed(&self, who: &Principal) -> Result<(), CoreError> {
-        require_key_admin(Some(who))
+    /// An API key made over HTTP: `who` must be allowed to manage keys (checked before the
+    /// project is looked up, so a refused caller learns nothing about projects).
+    pub async fn create_api_key_as(
+        &self,
+        who: &Principal,
+        project: Option<ProjectId>,
+        mut spec: KeySpec,
+    ) -> Result<CreatedApiKey, CoreError> {
+        require_key_admin(Some(who))?;
+        spec.project = match project {
+            Some(id) => Some(
+                self.store
+                    .project(id)
+                    .await?
+                    .ok_or_else(|| CoreError::NotFound(format!("project {id} not found")))?,
+            ),
+            None => None,
+        };
+        self.create_api_key_with(who.actor(), &spec).await
     }
 
     /// Every key, oldest first (never their secrets). Admin keys that reach every project,

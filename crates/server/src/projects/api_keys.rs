@@ -200,21 +200,16 @@ pub(crate) async fn create_api_key(
 ) -> ApiResult<CreatedApiKeyView> {
     let role: Role = body.role.parse().map_err(ApiError::bad_request)?;
     let expires_at = parse_time("expiresAt", body.expires_at.as_deref())?;
-    // The caller's right to manage keys is checked before anything is looked up.
-    state.core.api_keys_allowed(&who)?;
-    let project = match body.project_id {
-        Some(id) => Some(state.core.find_project(&id.to_string()).await?),
-        None => None,
-    };
     let spec = KeySpec {
         name: body.name,
         role,
-        project,
+        project: None,
         allow_key_export: body.allow_key_export,
         collections: body.collections.into_iter().map(CollectionId).collect(),
         expires_at,
     };
-    let created = state.core.create_api_key_with(who.actor(), &spec).await?;
+    let project = body.project_id.map(certkeeper_domain::ids::ProjectId);
+    let created = state.core.create_api_key_as(&who, project, spec).await?;
     Ok(Json(Envelope::ok(
         CreatedApiKeyView::new(&created, None, state.core.now()),
         Some("API key created; store its secret now, it is not shown again."),
