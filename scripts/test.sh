@@ -57,18 +57,22 @@ ensure_peers() {
 
 ensure_python() {
     # Independent receivers for the notification tests: `standardwebhooks` (signature checks)
-    # and `aiosmtpd` (SMTP sink), from PyPI, in a virtualenv of their own.
+    # and `aiosmtpd` (SMTP sink), and schemathesis (the OpenAPI document against the server),
+    # from PyPI, in a virtualenv of their own.
     local venv=target/test-venv
-    if ! "$venv/bin/python" -c "import standardwebhooks, aiosmtpd" 2>/dev/null; then
-        log "making $venv with standardwebhooks and aiosmtpd"
+    local st_version=4.32.5
+    if ! "$venv/bin/python" -c "import standardwebhooks, aiosmtpd" 2>/dev/null \
+        || [ "$("$venv/bin/st" --version 2>/dev/null | grep -o '[0-9.]*$')" != "$st_version" ]; then
+        log "making $venv with standardwebhooks, aiosmtpd and schemathesis $st_version"
         if ! python3 -m venv "$venv" 2>/dev/null; then
             export DEBIAN_FRONTEND=noninteractive
             apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
             python3 -m venv "$venv"
         fi
-        "$venv/bin/pip" install --quiet standardwebhooks aiosmtpd
+        "$venv/bin/pip" install --quiet standardwebhooks aiosmtpd "schemathesis==$st_version"
     fi
     export CERTKEEPER_TEST_PYTHON="$PWD/$venv/bin/python"
+    export CERTKEEPER_TEST_SCHEMATHESIS="$PWD/$venv/bin/st"
 }
 
 ensure_postgres

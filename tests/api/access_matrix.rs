@@ -9,13 +9,17 @@
 //! - Writes: no caller without the right ever gets a 2xx (bodies here are minimal, so a
 //!   permitted caller may get 400; the flows' own tests cover successful writes).
 //! - Another project's certificates: 403 with the same body whether or not the id exists.
+//! - A dashboard session (viewer, operator, admin), sent as the browser sends it (its cookie,
+//!   no key): 401 on every operation. The API takes keys only, so a page on another site
+//!   that makes a signed-in browser post to the API gets nothing done.
 
 use certkeeper_domain::apikey::Role;
 use certkeeper_domain::audit::Actor;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Db, TestApp, both_databases};
+use crate::dashboard::Visitor;
+use crate::support::{Db, Resp, TestApp, both_databases};
 
 both_databases!(every_route_by_every_caller);
 
@@ -32,9 +36,12 @@ enum Caller {
     CollectionScoped,
     AdminOwnProject,
     Admin,
+    SessionViewer,
+    SessionOperator,
+    SessionAdmin,
 }
 
-const CALLERS: [Caller; 10] = [
+const CALLERS: [Caller; 13] = [
     Caller::NoKey,
     Caller::Malformed,
     Caller::Revoked,
@@ -45,7 +52,35 @@ const CALLERS: [Caller; 10] = [
     Caller::CollectionScoped,
     Caller::AdminOwnProject,
     Caller::Admin,
+    Caller::SessionViewer,
+    Caller::SessionOperator,
+    Caller::SessionAdmin,
 ];
+
+impl Caller {
+    /// Callers the API must refuse with 401 whatever the route.
+    fn unauthenticated(self) -> bool {
+        matches!(
+            self,
+            Caller::NoKey
+                | Caller::Malformed
+                | Caller::Revoked
+                | Caller::Expired
+                | Caller::SessionViewer
+                | Caller::SessionOperator
+                | Caller::SessionAdmin
+        )
+    }
+}
+
+/// What a caller sends.
+#[derive(Debug, Clone)]
+enum Credential {
+    None,
+    Key(String),
+    /// The dashboard's session cookie, as a signed-in browser sends it.
+    Session(String),
+}
 
 /// Who may use a route, by its documented rule (docs/api.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,9 +141,8 @@ fn rule(method: &Method, path: &str) -> Option<Rule> {
 
 fn allowed(rule: Rule, caller: Caller) -> bool {
     use Caller::*;
-    match caller {
-        NoKey | Malformed | Revoked | Expired => return false,
-        _ => {}
+    if caller.unauthenticated() {
+        return false;
     }
     match rule {
         Rule::Project => !matches!(caller, OperatorOther | CollectionScoped),
@@ -187,30 +221,44 @@ async fn every_route_by_every_caller(db: Db) {
         )
         .await
         .unwrap();
+    let session = |role| {
+        let app = &app;
+        async move {
+            let key = app.key(role, None).await;
+            let mut visitor = Visitor::new(app);
+            visitor.sign_in(&key).await;
+            Credential::Session(visitor.session_cookie().expect("a session cookie"))
+        }
+    };
+    use Credential::Key;
     let key_of = [
-        (Caller::NoKey, None),
-        (Caller::Malformed, Some("ck_not-a-real-key".to_string())),
-        (Caller::Revoked, Some(revoked.secret.expose().to_string())),
-        (Caller::Expired, Some(expired.secret.expose().to_string())),
-        (Caller::Viewer, Some(make(Role::Viewer, None).await)),
+        (Caller::NoKey, Credential::None),
+        (Caller::Malformed, Key("ck_not-a-real-key".to_string())),
+        (Caller::Revoked, Key(revoked.secret.expose().to_string())),
+        (Caller::Expired, Key(expired.secret.expose().to_string())),
+        (Caller::Viewer, Key(make(Role::Viewer, None).await)),
         (
             Caller::OperatorOwn,
-            Some(make(Role::Operator, Some(&app.project)).await),
+            Key(make(Role::Operator, Some(&app.project)).await),
         ),
         (
             Caller::OperatorOther,
-            Some(make(Role::Operator, Some(&other)).await),
+            Key(make(Role::Operator, Some(&other)).await),
         ),
         (
             Caller::CollectionScoped,
-            Some(scoped.secret.expose().to_string()),
+            Key(scoped.secret.expose().to_string()),
         ),
         (
             Caller::AdminOwnProject,
-            Some(make(Role::Admin, Some(&app.project)).await),
+            Key(make(Role::Admin, Some(&app.project)).await),
         ),
-        (Caller::Admin, Some(app.admin_key.clone())),
+        (Caller::Admin, Key(app.admin_key.clone())),
+        (Caller::SessionViewer, session(Role::Viewer).await),
+        (Caller::SessionOperator, session(Role::Operator).await),
+        (Caller::SessionAdmin, session(Role::Admin).await),
     ];
+    // Past the expired key's end, well inside the sessions' idle time.
     app.clock.set(app.clock_now() + time::Duration::seconds(10));
 
     let doc = app
@@ -271,16 +319,10 @@ async fn every_route_by_every_caller(db: Db) {
         };
         let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
         for caller in CALLERS {
-            let key = key_of.iter().find(|(c, _)| *c == caller).unwrap().1.clone();
-            let r = app
-                .call(method.clone(), &path, key.as_deref(), body.clone())
-                .await;
+            let credential = &key_of.iter().find(|(c, _)| *c == caller).unwrap().1;
+            let r = send(&app, method.clone(), &path, credential, body.clone()).await;
             let permitted = allowed(rule, caller);
-            let unauthenticated = matches!(
-                caller,
-                Caller::NoKey | Caller::Malformed | Caller::Revoked | Caller::Expired
-            );
-            let ok = if unauthenticated {
+            let ok = if caller.unauthenticated() {
                 r.status == 401 && !r.body.is_null()
             } else if method == Method::GET {
                 r.status == if permitted { 200 } else { 403 }
@@ -307,7 +349,9 @@ async fn every_route_by_every_caller(db: Db) {
     );
 
     // Another project's certificate: the same 403 whether or not the id exists.
-    let operator_other = key_of[6].1.clone().unwrap();
+    let Key(operator_other) = key_of[6].1.clone() else {
+        panic!("the operator of another project has a key")
+    };
     let certs = app.certs_path(&app.project);
     let a = app
         .call(
@@ -327,4 +371,27 @@ async fn every_route_by_every_caller(db: Db) {
         .await;
     assert_eq!((a.status, &a.text), (403, &b.text));
     let _: Value = a.body;
+}
+
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    credential: &Credential,
+    body: Option<Value>,
+) -> Resp {
+    match credential {
+        Credential::None => app.call(method, path, None, body).await,
+        Credential::Key(key) => app.call(method, path, Some(key), body).await,
+        Credential::Session(cookie) => {
+            let mut req = app
+                .http
+                .request(method, format!("{}{path}", app.base))
+                .header(reqwest::header::COOKIE, format!("ck_session={cookie}"));
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            Resp::read(req.send().await.expect("request")).await
+        }
+    }
 }

@@ -31,5 +31,6 @@ mod receivers;
 mod renewals;
 mod reports;
 mod revocation;
+mod schemathesis;
 mod secrets_at_rest;
 mod tls;

@@ -201,9 +201,12 @@ impl Core {
             self.require_system_modify(p)?;
         }
         if id == ALL_CERTIFICATES {
-            return Err(CoreError::Invalid(
-                "collection 0 (All Certificates) is built in and cannot be changed".into(),
-            ));
+            // Well-formed, but at odds with what collection 0 is: a conflict (409), as
+            // for a collection that keys hold grants on.
+            return Err(CoreError::Conflict {
+                message: "collection 0 (All Certificates) is built in and cannot be changed".into(),
+                existing: None,
+            });
         }
         let now = self.now();
         let actor = who.map_or(Actor::Cli, Principal::actor);
@@ -236,9 +239,12 @@ impl Core {
             self.require_system_modify(p)?;
         }
         if id == ALL_CERTIFICATES {
-            return Err(CoreError::Invalid(
-                "collection 0 (All Certificates) is built in and cannot be deleted".into(),
-            ));
+            // Well-formed, but at odds with what collection 0 is: a conflict (409), as
+            // for a collection that keys hold grants on.
+            return Err(CoreError::Conflict {
+                message: "collection 0 (All Certificates) is built in and cannot be deleted".into(),
+                existing: None,
+            });
         }
         let actor = who.map_or(Actor::Cli, Principal::actor);
         let event = NewAuditEvent {

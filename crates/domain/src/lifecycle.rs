@@ -230,6 +230,9 @@ impl Default for RenewalPolicy {
 }
 
 impl RenewalPolicy {
+    /// Ten years: longer than any certificate lives, and far from `time`'s range limits.
+    pub const MAX_RENEW_BEFORE_SECONDS: i64 = 315_360_000;
+
     pub fn check(&self) -> Result<(), String> {
         if let Some(f) = self.renew_at_fraction
             && !(f > 0.0 && f < 1.0)
@@ -239,9 +242,12 @@ impl RenewalPolicy {
             ));
         }
         if let Some(s) = self.renew_before_seconds
-            && s <= 0
+            && !(1..=Self::MAX_RENEW_BEFORE_SECONDS).contains(&s)
         {
-            return Err(format!("renewBeforeSeconds must be positive, not {s}"));
+            return Err(format!(
+                "renewBeforeSeconds must be between 1 and {} (ten years), not {s}",
+                Self::MAX_RENEW_BEFORE_SECONDS
+            ));
         }
         Ok(())
     }

@@ -21,6 +21,7 @@ mod listen;
 pub mod metrics;
 pub mod pki;
 pub mod projects;
+mod spec;
 pub mod tls;
 pub mod web;
 
@@ -162,6 +163,7 @@ impl utoipa::Modify for CommonResponses {
 pub fn router(state: AppState) -> Router {
     let (api, mut openapi) = all_routes().split_for_parts();
     utoipa::Modify::modify(&CommonResponses, &mut openapi);
+    utoipa::Modify::modify(&spec::ClosedVariants, &mut openapi);
     let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
     let requests = std::sync::Arc::new(metrics::RequestMetrics::default());
     let scrape = Router::new()
@@ -256,6 +258,7 @@ fn all_routes() -> OpenApiRouter<AppState> {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut openapi = all_routes().into_openapi();
     utoipa::Modify::modify(&CommonResponses, &mut openapi);
+    utoipa::Modify::modify(&spec::ClosedVariants, &mut openapi);
     openapi
 }
 

@@ -213,7 +213,7 @@ async fn collections_crud(db: Db) {
         Some(json!({"Id": 0, "Name": "all", "Query": "CN -eq \"a\""})),
     )
     .await
-    .assert_kf_error(400, "built in");
+    .assert_kf_error(409, "built in");
     app.call(
         Method::PUT,
         "/CertificateCollections",
@@ -292,7 +292,7 @@ async fn collections_crud(db: Db) {
     .assert_kf_error(404, "not found");
     app.call(Method::DELETE, "/CertificateCollections/0", Some(k), None)
         .await
-        .assert_kf_error(400, "built in");
+        .assert_kf_error(409, "built in");
 }
 
 async fn collection_queries_match(db: Db) {

@@ -60,7 +60,7 @@ fn int_param(params: &[(String, String)], name: &str, max: i64) -> Result<Option
     path = "/services/v2/report/order/expiring",
     tag = "DigiCert",
     params(
-        ("container_id" = Option<i64>, Query, description = "Limit to one container (project)"),
+        ("container_id" = Option<i64>, Query, minimum = 1, description = "Limit to one container (project)"),
         ("include_expiring_certs" = Option<bool>, Query, description = "Also give certificate counts (`count`)"),
     ),
     responses(
@@ -128,11 +128,11 @@ pub(crate) async fn expiring(
     path = "/services/v2/order/certificate/status-changes",
     tag = "DigiCert",
     params(
-        ("minutes" = Option<i64>, Query, description = "Changes in the last n minutes (max 10080)"),
-        ("seconds" = Option<i64>, Query, description = "Changes in the last n seconds (max 604800)"),
+        ("minutes" = Option<i64>, Query, minimum = 0, maximum = 10080, description = "Changes in the last n minutes (max 10080)"),
+        ("seconds" = Option<i64>, Query, minimum = 0, maximum = 604800, description = "Changes in the last n seconds (max 604800)"),
         ("filters[status_last_updated]" = Option<String>, Query, description = "START...END, yyyy-MM-dd or yyyy-MM-dd+HH:mm:ss, Mountain Time"),
-        ("offset" = Option<i64>, Query, description = "Skip this many orders"),
-        ("limit" = Option<i64>, Query, description = "At most this many orders (1 to 1000)"),
+        ("offset" = Option<i64>, Query, minimum = 0, description = "Skip this many orders"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many orders (1 to 1000)"),
         ("sort" = Option<String>, Query, description = "-status_last_updated (default), status_last_updated, order_id, -order_id"),
     ),
     responses(

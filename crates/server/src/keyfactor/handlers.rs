@@ -182,10 +182,10 @@ pub(crate) async fn create_collection(
     request_body = UpdateCollectionRequest,
     responses(
         (status = 200, description = "Updated", body = CollectionResponse),
-        (status = 400, description = "Missing id or name, an invalid query, or collection 0", body = KfErrorBody),
+        (status = 400, description = "Missing id or name, or an invalid query", body = KfErrorBody),
         (status = 403, description = "Needs system-wide Modify", body = KfErrorBody),
         (status = 404, description = "Unknown collection", body = KfErrorBody),
-        (status = 409, description = "The name is taken", body = KfErrorBody),
+        (status = 409, description = "The name is taken, or collection 0 (built in)", body = KfErrorBody),
     )
 )]
 pub(crate) async fn update_collection(
@@ -214,13 +214,12 @@ pub(crate) async fn update_collection(
     delete,
     path = "/CertificateCollections/{id}",
     tag = "Keyfactor",
-    params(("id" = i64, Path, minimum = 1, description = "Collection id (0, All Certificates, cannot be deleted)")),
+    params(("id" = i64, Path, minimum = 0, description = "Collection id (0, All Certificates, cannot be deleted)")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Collection 0 cannot be deleted", body = KfErrorBody),
         (status = 403, description = "Needs system-wide Modify", body = KfErrorBody),
         (status = 404, description = "Unknown collection", body = KfErrorBody),
-        (status = 409, description = "API keys hold grants on it", body = KfErrorBody),
+        (status = 409, description = "Collection 0 (built in), or API keys hold grants on it", body = KfErrorBody),
     )
 )]
 pub(crate) async fn delete_collection(

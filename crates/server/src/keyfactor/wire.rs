@@ -80,13 +80,26 @@ impl From<&Collection> for CollectionResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateCollectionRequest {
     #[serde(rename = "Name", alias = "name")]
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"\S"
+    )]
     pub name: Option<String>,
     #[serde(rename = "Description", alias = "description", default)]
     #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[serde(rename = "Query", alias = "query", default)]
-    #[schema(min_length = 1, max_length = 4000)]
+    /// A query in Keyfactor's language (see docs/api.md); checked when saved.
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"\S"
+    )]
     pub query: Option<String>,
     /// Keyfactor's "ignore renewed certificates by": 0 none (default), 1 CN, 2 DN, 3 UPN.
     #[serde(rename = "DuplicationField", alias = "duplicationField", default)]
@@ -99,15 +112,29 @@ pub struct CreateCollectionRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateCollectionRequest {
     #[serde(rename = "Id", alias = "id")]
+    #[schema(required = true, nullable = false, minimum = 0)]
     pub id: Option<i64>,
     #[serde(rename = "Name", alias = "name")]
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"\S"
+    )]
     pub name: Option<String>,
     #[serde(rename = "Description", alias = "description", default)]
     #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[serde(rename = "Query", alias = "query", default)]
-    #[schema(min_length = 1, max_length = 4000)]
+    /// A query in Keyfactor's language (see docs/api.md); checked when saved.
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"\S"
+    )]
     pub query: Option<String>,
     #[serde(rename = "DuplicationField", alias = "duplicationField", default)]
     #[schema(minimum = 0, maximum = 3)]

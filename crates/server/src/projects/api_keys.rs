@@ -69,10 +69,10 @@ impl ApiKeyView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// `admin`, `operator` or `viewer`.
-    #[schema(value_type = String, example = "viewer")]
+    #[schema(schema_with = crate::spec::role, example = "viewer")]
     pub role: String,
     /// Limit the key to one project.
     pub project_id: Option<uuid::Uuid>,

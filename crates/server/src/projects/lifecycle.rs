@@ -32,13 +32,16 @@ pub enum TsigAlgorithm {
 pub enum DnsProvider {
     /// A person publishes the records and calls validate (the default).
     #[serde(rename = "manual")]
-    Manual,
+    Manual {},
     /// RFC 2136 dynamic update with TSIG.
     #[serde(rename = "rfc2136", rename_all = "camelCase")]
     Rfc2136 {
         /// `IP:PORT` of the zone's primary.
+        #[schema(pattern = r"^(\d{1,3}(\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]):\d{1,5}$")]
         server: String,
+        #[schema(min_length = 1, max_length = 253)]
         zone: String,
+        #[schema(min_length = 1, pattern = r"\S")]
         tsig_key_name: String,
         tsig_algorithm: TsigAlgorithm,
         /// Base64.
@@ -47,14 +50,20 @@ pub enum DnsProvider {
     },
     /// A script configured on the server (`serve --dns-exec NAME=PATH`), by name.
     #[serde(rename = "exec")]
-    Exec { name: String },
+    Exec {
+        #[schema(pattern = r"^[A-Za-z0-9_-]+$")]
+        name: String,
+    },
     /// joohoi/acme-dns.
     #[serde(rename = "acme-dns", rename_all = "camelCase")]
     AcmeDns {
+        #[schema(pattern = r"^https?://")]
         url: String,
+        #[schema(min_length = 1)]
         username: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<String>,
+        #[schema(min_length = 1)]
         subdomain: String,
     },
 }
@@ -68,9 +77,11 @@ pub struct ValidationSettings {
     pub dns_provider: Option<DnsProvider>,
     /// Days a validated name is reused (default 30; 0 turns reuse off; at most 398).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 398)]
     pub reuse_days: Option<u32>,
     /// Seconds to wait for every nameserver to serve the records (default 120).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3600)]
     pub propagation_timeout_seconds: Option<u32>,
 }
 
@@ -82,9 +93,11 @@ pub struct RenewalPolicy {
     pub mode: RenewalMode,
     /// Renew after this fraction of the lifetime (default 2/3; 1/2 under 10 days).
     #[serde(default)]
+    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0)]
     pub renew_at_fraction: Option<f64>,
-    /// Renew this many seconds before notAfter instead.
+    /// Renew this many seconds before notAfter instead (at most ten years).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 315_360_000)]
     pub renew_before_seconds: Option<i64>,
 }
 
@@ -149,8 +162,10 @@ pub struct Job {
 #[into_params(parameter_in = Query)]
 pub struct JobQuery {
     /// `scheduled`, `running` or `retrying`.
+    #[param(schema_with = crate::spec::job_state)]
     pub state: Option<String>,
-    /// `expire-orders`, `issue` or `renew`.
+    /// The job kind (`expire-orders`, `issue`, `renew`, ...).
+    #[param(schema_with = crate::spec::job_kind)]
     pub kind: Option<String>,
     /// At most this many (default 100, at most 1000).
     #[param(minimum = 1, maximum = 1000)]
@@ -165,7 +180,7 @@ impl DnsProvider {
             TsigAlgorithm::HmacSha512 => domain::TsigAlgorithm::HmacSha512,
         };
         Ok(match self {
-            DnsProvider::Manual => domain::DnsProvider::Manual,
+            DnsProvider::Manual {} => domain::DnsProvider::Manual,
             DnsProvider::Rfc2136 {
                 server,
                 zone,
@@ -205,7 +220,7 @@ impl DnsProvider {
             domain::TsigAlgorithm::HmacSha512 => TsigAlgorithm::HmacSha512,
         };
         match d {
-            domain::DnsProvider::Manual => Self::Manual,
+            domain::DnsProvider::Manual => Self::Manual {},
             domain::DnsProvider::Rfc2136 {
                 server,
                 zone,
@@ -416,14 +431,12 @@ pub(crate) async fn list_jobs(
     let state_filter = q
         .state
         .as_deref()
-        .filter(|s| !s.is_empty())
         .map(str::parse::<JobState>)
         .transpose()
         .map_err(ApiError::bad_request)?;
     let kind = q
         .kind
         .as_deref()
-        .filter(|s| !s.is_empty())
         .map(str::parse::<JobKind>)
         .transpose()
         .map_err(ApiError::bad_request)?;

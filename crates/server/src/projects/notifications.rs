@@ -35,16 +35,25 @@ pub enum Channel {
     Email { to: Vec<String> },
 }
 
+/// A threshold in days before notAfter (0: expired), at most ten years.
+#[derive(ToSchema)]
+#[schema(value_type = u32, minimum = 0, maximum = 3650)]
+#[allow(dead_code)] // only its schema is used
+pub struct ExpiringDay(u32);
+
 /// A rule as sent.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuleRequest {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// `certificate.expiring`, `certificate.issued`, `certificate.renewed`,
     /// `certificate.renewal_failed`, `order.validation_failed`, `certificate.revoked`.
+    #[schema(schema_with = crate::spec::events)]
     pub events: Vec<String>,
     /// Days before notAfter; `0` means expired. Default `[30, 14, 7, 1, 0]`.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<ExpiringDay>>)]
     pub expiring_days: Option<Vec<u32>>,
     /// Only certificates of this collection (Keyfactor collection id).
     #[serde(default)]
@@ -90,6 +99,7 @@ pub struct Delivery {
 #[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
     /// At most this many, newest first (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

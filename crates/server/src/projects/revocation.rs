@@ -15,7 +15,7 @@ use crate::AppState;
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
-    #[schema(value_type = Option<String>, example = "keyCompromise")]
+    #[schema(schema_with = crate::spec::revocation_reason, example = "keyCompromise")]
     #[serde(default)]
     pub reason: Option<String>,
 }

@@ -246,12 +246,15 @@ impl CertificateListItem {
 #[serde(rename_all = "camelCase")]
 pub struct ImportRequest {
     /// The certificate: PEM (one or more blocks; extra blocks start the chain) or base64 DER.
+    #[schema(required = true, nullable = false)]
     pub certificate_body: Option<String>,
     /// Its private key: PEM or base64 DER, PKCS#8, PKCS#1 (RSA) or SEC1 (EC). Unencrypted.
+    #[schema(required = true, nullable = false)]
     pub certificate_private_key: Option<String>,
     /// The issuing chain, issuer first. May be empty for a self-signed certificate.
     pub certificate_chain: Option<String>,
     /// 0 = Project, 1 = Organization.
+    #[schema(required = true, nullable = false, minimum = 0, maximum = 1)]
     pub scope_id: Option<i64>,
 }
 
@@ -260,10 +263,12 @@ pub struct ImportRequest {
 #[serde(rename_all = "camelCase")]
 pub struct CreateRequest {
     /// The primary name (may be a wildcard `*.example.com`; IDN is converted to punycode).
+    #[schema(required = true, nullable = false)]
     pub domain_name: Option<String>,
     /// More names; may be empty. At most 100 names in all.
     pub additional_domain_names: Option<Vec<String>>,
     /// 0 = Project, 1 = Organization.
+    #[schema(required = true, nullable = false, minimum = 0, maximum = 1)]
     pub scope_id: Option<i64>,
 }
 
@@ -272,6 +277,7 @@ pub struct CreateRequest {
 #[serde(rename_all = "camelCase")]
 pub struct UpdateRequest {
     /// 0 = Project, 1 = Organization.
+    #[schema(required = true, nullable = false, minimum = 0, maximum = 1)]
     pub scope_id: Option<i64>,
 }
 
@@ -320,8 +326,17 @@ pub struct ProjectView {
 pub struct UpdateProjectRequest {
     /// `builtin`, `acme`, or null to follow the server's default. Required.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<IssuerName>, required = true)]
     pub issuer: Option<Option<String>>,
+}
+
+/// An issuer a project can choose.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // only its schema is used: the handler reads the name itself.
+pub enum IssuerName {
+    Builtin,
+    Acme,
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
