@@ -20,6 +20,7 @@ both_databases!(
     the_project_policy_limits_names_keys_and_lifetime,
 );
 
+mod recovery;
 mod revoke;
 
 fn b64(bytes: &[u8]) -> String {

@@ -295,6 +295,10 @@ impl Core {
             JobKind::Notify => Ok(self.run_notify_job().await?),
             JobKind::Deliver => Ok(self.run_deliver_job(parse_subject(job)?.0).await?),
             JobKind::PublishCrl => Ok(self.run_crl_job().await?),
+            JobKind::AcmeValidate => {
+                self.recover_acme_validation(&job.subject).await?;
+                Ok(RunResult::Done)
+            }
         }
     }
 }

@@ -26,16 +26,21 @@ pub enum JobKind {
     Deliver,
     /// Signs a new CRL when revocations were added or the current one ages.
     PublishCrl,
+    /// Finishes an ACME challenge validation that its node did not (subject: the
+    /// authorization id). Scheduled with the move to `processing`, due once the validation
+    /// should long have ended; a no-op when it did.
+    AcmeValidate,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 6] = [
+    pub const ALL: [JobKind; 7] = [
         Self::ExpireOrders,
         Self::Issue,
         Self::Renew,
         Self::Notify,
         Self::Deliver,
         Self::PublishCrl,
+        Self::AcmeValidate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +51,7 @@ impl JobKind {
             Self::Notify => "notify",
             Self::Deliver => "deliver",
             Self::PublishCrl => "publish-crl",
+            Self::AcmeValidate => "acme-validate",
         }
     }
 }

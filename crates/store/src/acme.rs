@@ -353,6 +353,32 @@ impl Store {
             .acme_write(AcmeWrite::UpdateAuthz(row.clone(), from.to_string()))
             .await
     }
+
+    /// Records a validation's outcome (`row`) over the still `pending` authorization and drops
+    /// its recovery job; false when the authorization had moved on.
+    pub async fn finish_acme_validation(&self, row: &AcmeAuthzRow) -> Result<bool, StoreError> {
+        self.writer
+            .acme_write(AcmeWrite::FinishValidation(row.clone()))
+            .await
+    }
+
+    /// Moves a `pending` authorization to `row` (a challenge `processing`) and schedules the
+    /// `acme-validate` job that finishes the validation at `recover_at` if nobody has by then;
+    /// false when the authorization was no longer pending.
+    pub async fn start_acme_validation(
+        &self,
+        row: &AcmeAuthzRow,
+        recover_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .acme_write(AcmeWrite::StartValidation {
+                row: row.clone(),
+                recover_at,
+                now,
+            })
+            .await
+    }
 }
 
 /// An external account binding key, its HMAC key sealed.
@@ -503,6 +529,16 @@ pub(crate) enum AcmeWrite {
         certificate: Option<CertificateId>,
     },
     UpdateAuthz(AcmeAuthzRow, String),
+    /// A challenge moved `pending` → `processing`, with the recovery job that finishes its
+    /// validation at `recover_at` should this node not (one transaction: a crash between the
+    /// two cannot leave a challenge `processing` with nobody to finish it).
+    StartValidation {
+        row: AcmeAuthzRow,
+        recover_at: OffsetDateTime,
+        now: OffsetDateTime,
+    },
+    /// A validation's outcome over the `pending` authorization; its recovery job goes.
+    FinishValidation(AcmeAuthzRow),
 }
 
 /// [`AcmeWrite`]'s statements inside the writer's transaction; whether it applied.
@@ -575,20 +611,57 @@ pub(crate) async fn acme_write_on<C: crate::conn::WriteConn>(
             .await?
                 == 1
         }
-        AcmeWrite::UpdateAuthz(row, from) => {
-            conn.execute(
-                "UPDATE acme_authorizations SET status = $1, expires_at_ms = $2, challenges = $3 \
-                 WHERE id = $4 AND status = $5",
-                args![
-                    row.status.as_str(),
-                    to_ms(row.expires_at),
-                    row.challenges.as_str(),
-                    row.id.as_str(),
-                    from.as_str()
-                ],
+        AcmeWrite::UpdateAuthz(row, from) => update_authz_on(conn, row, from).await?,
+        AcmeWrite::StartValidation {
+            row,
+            recover_at,
+            now,
+        } => {
+            let moved = update_authz_on(conn, row, "pending").await?;
+            if moved {
+                crate::jobs::schedule_on(
+                    conn,
+                    certkeeper_domain::job::JobKind::AcmeValidate,
+                    &row.id,
+                    *recover_at,
+                    *now,
+                )
+                .await?;
+            }
+            moved
+        }
+        AcmeWrite::FinishValidation(row) => {
+            let done = update_authz_on(conn, row, "pending").await?;
+            crate::jobs::unschedule_on(
+                conn,
+                certkeeper_domain::job::JobKind::AcmeValidate,
+                &row.id,
             )
-            .await?
-                == 1
+            .await?;
+            done
         }
     })
+}
+
+/// Stores `row` over the authorization if it is still in status `from`; whether it was.
+async fn update_authz_on<C: crate::conn::WriteConn>(
+    conn: &mut C,
+    row: &AcmeAuthzRow,
+    from: &str,
+) -> Result<bool, StoreError> {
+    use crate::conn::args;
+    Ok(conn
+        .execute(
+            "UPDATE acme_authorizations SET status = $1, expires_at_ms = $2, challenges = $3 \
+             WHERE id = $4 AND status = $5",
+            args![
+                row.status.as_str(),
+                to_ms(row.expires_at),
+                row.challenges.as_str(),
+                row.id.as_str(),
+                from
+            ],
+        )
+        .await?
+        == 1)
 }

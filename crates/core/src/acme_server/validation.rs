@@ -10,10 +10,14 @@ use certkeeper_dns::{ExpectedTxt, TxtOutcome};
 use serde_json::{Value, json};
 
 use super::{AcmeError, Authorization, Challenge, Signed};
-use crate::Core;
+use crate::{Core, CoreError};
 
 /// How long a challenge POST waits for its validation before answering `processing`.
 const ANSWER_WITHIN: Duration = Duration::from_secs(3);
+/// When the `acme-validate` job finishes a validation its node did not (it crashed, or was
+/// stopped): well past the slowest validation (an http-01 fetch is cut at 10 s, with
+/// redirects and lookups a few of those), so a live node always finishes first.
+const RECOVER_AFTER: time::Duration = time::Duration::minutes(2);
 /// One http-01 fetch's limit.
 const HTTP01_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -45,8 +49,13 @@ impl Core {
             return Ok((authz, c));
         }
         authz.challenges[index].status = "processing".into();
-        let row = authz.to_row(signed.project.container_id, self.now());
-        if !self.store.update_acme_authz(&row, "pending").await? {
+        let now = self.now();
+        let row = authz.to_row(signed.project.container_id, now);
+        if !self
+            .store
+            .start_acme_validation(&row, now + RECOVER_AFTER, now)
+            .await?
+        {
             let fresh = self.acme_authz_of(signed, authz_id).await?;
             let c = fresh.challenges[index].clone();
             return Ok((fresh, c));
@@ -121,9 +130,53 @@ impl Core {
             }
         }
         let row = authz.to_row(project.container_id, now);
-        if let Err(e) = self.store.update_acme_authz(&row, "pending").await {
+        if let Err(e) = self.store.finish_acme_validation(&row).await {
             tracing::error!(authz = %authz.id, error = %e, "recording an ACME validation failed");
         }
+    }
+
+    /// The `acme-validate` job: runs the validation of a challenge left `processing` (its node
+    /// stopped before recording the outcome). Nothing to do when it was recorded.
+    pub(crate) async fn recover_acme_validation(&self, authz_id: &str) -> Result<(), CoreError> {
+        let Some(row) = self.store.acme_authz(authz_id).await? else {
+            return Ok(());
+        };
+        let container = row.container_id;
+        let authz = Authorization::try_from(row).map_err(|e| CoreError::internal(e.detail))?;
+        let Some(index) = authz
+            .challenges
+            .iter()
+            .position(|c| c.status == "processing")
+        else {
+            return Ok(());
+        };
+        if authz.stored_status != "pending" {
+            return Ok(());
+        }
+        let account = self
+            .store
+            .acme_account(&authz.account_id)
+            .await?
+            .ok_or_else(|| {
+                CoreError::internal(format!("authorization {authz_id} has no account"))
+            })?;
+        let account =
+            super::Account::try_from(account).map_err(|e| CoreError::internal(e.detail))?;
+        let project = self
+            .store
+            .project_by_container(container)
+            .await?
+            .ok_or_else(|| {
+                CoreError::internal(format!("authorization {authz_id} has no project"))
+            })?;
+        let key_authorization = certkeeper_acme::key_authorization(
+            &authz.challenges[index].token,
+            &account.jwk.thumbprint(),
+        );
+        tracing::info!(authz = %authz_id, "finishing an ACME validation its node left");
+        self.run_validation(&project, authz, index, key_authorization)
+            .await;
+        Ok(())
     }
 
     /// The address a validation of `name` connects to: its first A or AAAA record through
