@@ -10,6 +10,7 @@ mod acme;
 mod acme_clients;
 mod acme_protocol;
 mod api_keys;
+mod ari;
 mod auth;
 mod binary;
 mod browser;

@@ -119,13 +119,18 @@ impl Drop for TestDb {
 }
 
 /// Who signs a test server's created certificates.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum IssuerSetup {
     Builtin,
     /// A pebble of the server's own. With `separate_ca_dns`, pebble asks another DNS server
     /// than certkeeper does (to make the CA see records certkeeper does not).
     Acme {
         separate_ca_dns: bool,
+    },
+    /// Another ACME CA, already running: its directory and the root its TLS chains to.
+    AcmeAt {
+        directory: String,
+        root: std::path::PathBuf,
     },
 }
 
@@ -326,6 +331,23 @@ impl TestApp {
                     Some(acme),
                     Some(pebble),
                     pebble_dns,
+                )
+            }
+            IssuerSetup::AcmeAt { directory, root } => {
+                let config = certkeeper_core::acme::AcmeConfig {
+                    directory,
+                    ca_bundle: Some(root),
+                    eab: None,
+                    contact: None,
+                };
+                let acme = certkeeper_core::acme::AcmeIssuer::connect(&store, &master_key, &config)
+                    .await
+                    .expect("ACME account at the CA");
+                (
+                    certkeeper_core::issuance::IssuerKind::Acme,
+                    Some(acme),
+                    None,
+                    None,
                 )
             }
         };

@@ -13,9 +13,10 @@ use certkeeper_domain::names::DnsName;
 use certkeeper_domain::sealing::MasterKey;
 use certkeeper_store::Store;
 use instant_acme::{
-    Account, AccountCredentials, AuthorizationStatus, ChallengeType, ExternalAccountKey,
-    Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
+    Account, AccountCredentials, AuthorizationStatus, CertificateIdentifier, ChallengeType,
+    ExternalAccountKey, Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
 };
+use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::CoreError;
@@ -57,6 +58,55 @@ pub enum AcmeOutcome {
     },
     /// The CA refused; its problem detail.
     Refused(String),
+}
+
+/// The CA's suggested renewal window for a certificate (RFC 9773), and when to ask again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenewalWindow {
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+    /// The CA's `Retry-After`.
+    pub ask_again_in: Duration,
+}
+
+/// The ARI identifier of a certificate: its AKI keyIdentifier and its serial's DER content
+/// bytes. `None` for a certificate without an AKI keyIdentifier (no CA of ARI's issues one).
+pub fn certificate_identifier(der: &[u8]) -> Option<CertificateIdentifier<'static>> {
+    use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let aki = cert
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(aki) => aki.key_identifier.as_ref(),
+            _ => None,
+        })?;
+    Some(
+        CertificateIdentifier::new(
+            rustls_pki_types::Der::from_slice(aki.0),
+            rustls_pki_types::Der::from_slice(cert.tbs_certificate.raw_serial()),
+        )
+        .into_owned(),
+    )
+}
+
+/// Whether the CA refused an order because of its `replaces` (RFC 9773 §5): it was already
+/// replaced, or the CA does not know or take the field. Such an order is sent again without.
+fn about_replaces(e: &instant_acme::Error) -> bool {
+    match e {
+        instant_acme::Error::Api(problem) => {
+            problem
+                .r#type
+                .as_deref()
+                .is_some_and(|t| t.ends_with(":alreadyReplaced"))
+                || problem
+                    .detail
+                    .as_deref()
+                    .is_some_and(|d| d.to_ascii_lowercase().contains("replace"))
+        }
+        instant_acme::Error::Unsupported(_) => true,
+        other => other.to_string().to_ascii_lowercase().contains("replaces"),
+    }
 }
 
 fn acme_error(what: &str, e: instant_acme::Error) -> CoreError {
@@ -140,20 +190,52 @@ impl AcmeIssuer {
         })
     }
 
+    /// The CA's renewal window for the certificate `der`; `None` when the CA offers no ARI
+    /// or the certificate has no identifier for it.
+    pub async fn renewal_window(&self, der: &[u8]) -> Result<Option<RenewalWindow>, CoreError> {
+        let Some(id) = certificate_identifier(der) else {
+            return Ok(None);
+        };
+        match self.account.renewal_info(&id).await {
+            Ok((info, ask_again_in)) => Ok(Some(RenewalWindow {
+                start: info.suggested_window.start,
+                end: info.suggested_window.end,
+                ask_again_in,
+            })),
+            Err(instant_acme::Error::Unsupported(_)) => Ok(None),
+            Err(e) => Err(acme_error("renewal information", e)),
+        }
+    }
+
     /// Opens an order for `names`; returns its URL and the DNS-01 records the CA asks for.
+    /// `replaces` (a renewal's predecessor, DER) is named in the order when the CA offers ARI;
+    /// an order the CA refuses over it (`alreadyReplaced`, or any error about the field) is
+    /// sent once more without it, as RFC 9773 §5 asks.
     pub async fn open_order(
         &self,
         names: &[DnsName],
+        replaces: Option<&[u8]>,
     ) -> Result<(String, Vec<DnsChallenge>), CoreError> {
         let identifiers: Vec<Identifier> = names
             .iter()
             .map(|n| Identifier::Dns(n.to_string()))
             .collect();
-        let mut order = self
-            .account
-            .new_order(&NewOrder::new(&identifiers))
-            .await
-            .map_err(|e| acme_error("new order", e))?;
+        let replacing = replaces.and_then(certificate_identifier);
+        let first = match &replacing {
+            Some(id) => NewOrder::new(&identifiers).replaces(id.clone()),
+            None => NewOrder::new(&identifiers),
+        };
+        let mut order = match self.account.new_order(&first).await {
+            Ok(order) => order,
+            Err(e) if replacing.is_some() && about_replaces(&e) => {
+                tracing::info!(error = %e, "the ACME CA refused replaces; ordering without it");
+                self.account
+                    .new_order(&NewOrder::new(&identifiers))
+                    .await
+                    .map_err(|e| acme_error("new order", e))?
+            }
+            Err(e) => return Err(acme_error("new order", e)),
+        };
         let mut challenges = Vec::new();
         let mut authorizations = order.authorizations();
         while let Some(authz) = authorizations.next().await {
@@ -295,5 +377,36 @@ impl AcmeIssuer {
         } else {
             out.join("; ")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(kind: &str, detail: &str) -> instant_acme::Error {
+        instant_acme::Error::Api(instant_acme::Problem {
+            r#type: Some(kind.into()),
+            detail: Some(detail.into()),
+            status: Some(409),
+            subproblems: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn only_refusals_over_replaces_are_sent_again_without_it() {
+        assert!(about_replaces(&problem(
+            "urn:ietf:params:acme:error:alreadyReplaced",
+            "certificate was already replaced"
+        )));
+        assert!(about_replaces(&problem(
+            "urn:ietf:params:acme:error:malformed",
+            "unknown certificate in replaces"
+        )));
+        assert!(about_replaces(&instant_acme::Error::Unsupported("ARI")));
+        assert!(!about_replaces(&problem(
+            "urn:ietf:params:acme:error:rejectedIdentifier",
+            "name not allowed"
+        )));
     }
 }

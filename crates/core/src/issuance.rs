@@ -261,7 +261,15 @@ impl Core {
                     .acme
                     .as_ref()
                     .ok_or_else(|| CoreError::internal("the ACME issuer is not configured"))?;
-                let (url, challenges) = acme.open_order(names).await?;
+                let replaces = match renewed_from {
+                    Some(old) => self
+                        .store
+                        .certificate_material(old)
+                        .await?
+                        .and_then(|m| m.der),
+                    None => None,
+                };
+                let (url, challenges) = acme.open_order(names, replaces.as_deref()).await?;
                 (IssuerKind::Acme, Some(url), challenges)
             }
         };
@@ -629,7 +637,7 @@ impl Core {
             }
         };
         let lifecycle = self.lifecycle_of(project).await?;
-        let stored = self.sealed_issue(
+        let mut stored = self.sealed_issue(
             record.ssl_certificate_id,
             der,
             &chain,
@@ -637,6 +645,13 @@ impl Core {
             &lifecycle,
             true,
         )?;
+        if issuer == IssuerKind::Acme {
+            // An ACME CA's certificate is first looked at within the half day: it renews in
+            // the CA's window (ARI) where the CA offers one, which may come sooner.
+            stored.renew_at = stored
+                .renew_at
+                .map(|due| due.min(now + crate::renewal::ARI_CHECK_EVERY));
+        }
         let audit = NewAuditEvent {
             at: now,
             actor: actor.clone(),

@@ -20,6 +20,11 @@ use crate::{Access, Core, CoreError, Principal};
 
 /// How often a renewal whose successor is still pending is looked at again.
 const RENEWAL_RECHECK: time::Duration = time::Duration::hours(12);
+/// The longest a certificate from an ACME CA goes without its renewal window being asked
+/// for: twice a day, so a CA that moves windows earlier (a mass revocation) is heard soon.
+pub(crate) const ARI_CHECK_EVERY: time::Duration = time::Duration::hours(12);
+/// The shortest wait between two asks, whatever `Retry-After` says.
+const ARI_CHECK_AT_LEAST: time::Duration = time::Duration::minutes(1);
 
 impl Core {
     /// POST …/certificates/{id}/renew: opens (or, with reusable validations, issues) the
@@ -96,8 +101,12 @@ impl Core {
             return Ok(RunResult::Done);
         }
         let project = self.project_of(&record).await?;
-        if self.lifecycle_of(&project).await?.renewal.mode == RenewalMode::Off {
+        let lifecycle = self.lifecycle_of(&project).await?;
+        if lifecycle.renewal.mode == RenewalMode::Off {
             return Ok(RunResult::Done);
+        }
+        if let Some(wait) = self.not_due_yet(&record, &lifecycle.renewal).await? {
+            return Ok(RunResult::RunAgainIn(wait));
         }
         match self.renew_record(&Actor::System, &project, &record).await {
             Ok(successor) if successor.summary().is_some() => {
@@ -129,5 +138,105 @@ impl Core {
                 Ok(RunResult::Failed(why))
             }
         }
+    }
+
+    /// How long until `record` is due for renewal, when its job ran early: a certificate
+    /// from an ACME CA that offers ARI (RFC 9773) renews at a point of the CA's suggested
+    /// window, asked for at least twice a day and no more often than its `Retry-After`;
+    /// without ARI, at the project's fraction of its lifetime. `None`: renew now.
+    async fn not_due_yet(
+        &self,
+        record: &CertificateRecord,
+        policy: &certkeeper_domain::lifecycle::RenewalPolicy,
+    ) -> Result<Option<time::Duration>, CoreError> {
+        let Some(summary) = record.summary() else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let by_fraction = policy
+            .renew_at(summary.not_before, summary.not_after)
+            .map(|due| due - now)
+            .filter(|wait| wait.is_positive());
+        let Some((_, Some(state))) = self.store.certificate_with_order(record.id).await? else {
+            return Ok(by_fraction);
+        };
+        let acme = match self.issuance.as_ref().and_then(|i| i.acme.as_ref()) {
+            Some(acme) if state.issuer == crate::issuance::IssuerKind::Acme.as_str() => acme,
+            _ => return Ok(by_fraction),
+        };
+        let Some(der) = self
+            .store
+            .certificate_material(record.id)
+            .await?
+            .and_then(|m| m.der)
+        else {
+            return Ok(by_fraction);
+        };
+        let window = match acme.renewal_window(&der).await {
+            Ok(Some(window)) => window,
+            Ok(None) => return Ok(by_fraction),
+            Err(e) => {
+                // The CA did not answer: ask again within the half day, and renew by the
+                // fraction rule meanwhile.
+                tracing::warn!(certificate = %record.id, error = %e, "renewal information unavailable");
+                return Ok(by_fraction.map(|w| w.min(ARI_CHECK_EVERY)));
+            }
+        };
+        let at = point_in_window(window.start, window.end, record.ssl_certificate_id.0);
+        if at <= now {
+            return Ok(None);
+        }
+        let ask_again = time::Duration::try_from(window.ask_again_in)
+            .unwrap_or(ARI_CHECK_EVERY)
+            .clamp(ARI_CHECK_AT_LEAST, ARI_CHECK_EVERY);
+        Ok(Some((at - now).min(ask_again)))
+    }
+}
+
+/// The point of a renewal window a certificate renews at: uniformly spread over the window
+/// across certificates (RFC 9773 §4.2), but the same point for one certificate on every ask,
+/// so asking again does not push its renewal later each time.
+fn point_in_window(
+    start: time::OffsetDateTime,
+    end: time::OffsetDateTime,
+    id: uuid::Uuid,
+) -> time::OffsetDateTime {
+    if end <= start {
+        return start;
+    }
+    let (high, _) = id.as_u64_pair();
+    // The fraction is in [0, 1); a float's 53 bits are plenty for a window's seconds.
+    #[allow(clippy::cast_precision_loss)]
+    let fraction = (high >> 11) as f64 / (1u64 << 53) as f64;
+    start + (end - start) * fraction
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_certificate_keeps_its_point_and_points_spread_over_the_window() {
+        let (start, end) = (
+            datetime!(2027-01-01 0:00 UTC),
+            datetime!(2027-01-03 0:00 UTC),
+        );
+        let id = uuid::Uuid::from_u128(0x1234_5678_9abc_def0_0fed_cba9_8765_4321);
+        let at = point_in_window(start, end, id);
+        assert_eq!(at, point_in_window(start, end, id));
+        assert!(start <= at && at < end);
+        let mut first_half = 0;
+        for i in 0..1000u128 {
+            let id =
+                uuid::Uuid::from_u128(i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835));
+            let at = point_in_window(start, end, id);
+            assert!(start <= at && at < end);
+            if at < start + (end - start) / 2 {
+                first_half += 1;
+            }
+        }
+        assert!((400..600).contains(&first_half), "{first_half}");
+        assert_eq!(point_in_window(end, start, id), end);
     }
 }

@@ -68,6 +68,11 @@ pub(super) fn order(o: &Order, links: &Links) -> Value {
     if let Some(e) = &o.error {
         body["error"] = e.clone();
     }
+    // RFC 9773 §5: an accepted `replaces` is reflected in the order, on every read of it
+    // (clients such as instant-acme refuse an order that drops it).
+    if let Some(r) = &o.replaces {
+        body["replaces"] = r.clone().into();
+    }
     if o.status == "valid" {
         body["certificate"] = links.certificate(&o.id).into();
     }
