@@ -8,6 +8,7 @@ mod support;
 mod access_matrix;
 mod acme;
 mod acme_clients;
+mod acme_library;
 mod acme_protocol;
 mod api_keys;
 mod ari;
