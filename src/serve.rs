@@ -197,6 +197,18 @@ pub(crate) async fn serve(config: Config) -> CliResult {
             }
         }
     });
+    // Notification channels an earlier version bound to their project are re-sealed bound to
+    // their rule (a handful of rows; harmless beside other nodes doing the same).
+    let rebind = core.clone();
+    tokio::spawn(async move {
+        match rebind.rebind_channels().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rules = n, "notification channels bound to their rules"),
+            Err(e) => {
+                tracing::warn!(error = %e, "binding notification channels to their rules failed")
+            }
+        }
+    });
     // SIGTERM or Ctrl-C: stop accepting, let in-flight requests finish (for at most
     // SHUTDOWN_GRACE), then commit what the writer holds and close the database.
     let (signalled_tx, signalled) = tokio::sync::oneshot::channel::<()>();

@@ -15,6 +15,7 @@ both_databases!(
     a_410_disables_the_rule,
     expiring_certificates_arrive_as_one_email_digest,
     rules_are_checked,
+    a_sealed_channel_is_bound_to_its_rule,
 );
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -302,4 +303,110 @@ async fn rules_are_checked(db: Db) {
     )
     .await
     .assert_error(400, "ruleId");
+}
+
+/// A rule's sealed channel (its webhook secret) opens only on its own rule: copied onto
+/// another rule of the same project it is refused. A channel an earlier version sealed
+/// bound to the project still opens, and `rebind_channels` re-seals it bound to its rule.
+async fn a_sealed_channel_is_bound_to_its_rule(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let rule = |name: &str| {
+        json!({"name": name, "events": ["certificate.issued"],
+            "channel": {"type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": SECRET}})
+    };
+    let a = post_rule(&app, rule("a")).await.ok()["id"]
+        .as_i64()
+        .unwrap();
+    let b = post_rule(&app, rule("b")).await.ok()["id"]
+        .as_i64()
+        .unwrap();
+    // A PUT without a secret keeps the stored one, so it has to open the channel.
+    let keep_secret = |name: &str| {
+        json!({"name": name, "events": ["certificate.issued"],
+            "channel": {"type": "webhook", "url": "http://127.0.0.1:9/hook"}})
+    };
+    let put = |id: i64, body: Value| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::PUT,
+                &format!("{}/{id}", rules_path(app)),
+                Some(&app.admin_key),
+                Some(body),
+            )
+            .await
+        }
+    };
+    assert_eq!(put(b, keep_secret("b")).await.status, 200);
+
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(app.database_url()).await.unwrap();
+    let sealed_of = |id: i64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Vec<u8>>(
+                "SELECT channel_sealed FROM notification_rules WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let write = |id: i64, sealed: Vec<u8>| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("UPDATE notification_rules SET channel_sealed = $1 WHERE id = $2")
+                .bind(sealed)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    let original_b = sealed_of(b).await;
+    write(b, sealed_of(a).await).await;
+    let moved = put(b, keep_secret("b")).await;
+    assert_eq!(moved.status, 500, "{}", moved.text);
+    assert!(!moved.text.contains(SECRET));
+    write(b, original_b).await;
+    assert_eq!(put(b, keep_secret("b")).await.status, 200);
+
+    // Rule a's channel as an earlier version sealed it: bound to the project.
+    let store = certkeeper_store::Store::connect(app.database_url())
+        .await
+        .unwrap();
+    let key = certkeeper_core::masterkey::load_or_create(&store, &app.key_file())
+        .await
+        .unwrap();
+    let clear = key
+        .open(
+            format!("certkeeper:notification-rule:{a}:channel").as_bytes(),
+            &sealed_of(a).await,
+        )
+        .unwrap();
+    let legacy = key
+        .seal(
+            format!(
+                "certkeeper:notification-channel:{}:channel",
+                app.project.container_id.0
+            )
+            .as_bytes(),
+            &clear,
+        )
+        .unwrap();
+    write(a, legacy.clone()).await;
+    assert_eq!(
+        put(a, keep_secret("a")).await.status,
+        200,
+        "a legacy row opens"
+    );
+    write(a, legacy).await;
+    assert_eq!(app.core.rebind_channels().await.unwrap(), 1);
+    assert_eq!(app.core.rebind_channels().await.unwrap(), 0);
+    key.open(
+        format!("certkeeper:notification-rule:{a}:channel").as_bytes(),
+        &sealed_of(a).await,
+    )
+    .expect("re-sealed bound to rule a");
 }

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use certkeeper_domain::ids::{ContainerId, SslCertificateId};
 use certkeeper_domain::sealing::{MASTER_KEY_CHECK_AAD, MASTER_KEY_CHECK_PLAINTEXT, MasterKey};
-use certkeeper_store::{Reseal, SealedKind, Store};
+use certkeeper_store::{Reseal, SealedCursor, SealedKind, SealedRow, Store};
 
 use crate::CoreError;
 use crate::masterkey::{CHECK_SETTING, ROTATION_SETTING, VERSION_SETTING, stored_version};
@@ -84,6 +84,44 @@ pub(crate) fn reseal(
     new.seal(aad, &clear).map(Some).map_err(CoreError::internal)
 }
 
+/// For kinds whose binding changed between versions, the associated data rows written before
+/// the change carry (notification channels were bound to their project, now to their rule).
+fn legacy_aad(kind: SealedKind, row: &SealedRow) -> Option<String> {
+    match kind {
+        SealedKind::NotificationChannel => row
+            .binding
+            .parse::<i64>()
+            .ok()
+            .map(crate::notifications::legacy_channel_aad),
+        _ => None,
+    }
+}
+
+/// [`reseal`] for a row that may still carry its `legacy` binding: it comes out under `new`
+/// bound to `aad`, whichever it had.
+fn rebind(
+    old: &MasterKey,
+    new: &MasterKey,
+    aad: &str,
+    legacy: &str,
+    sealed: &[u8],
+) -> Result<Option<Vec<u8>>, CoreError> {
+    if new.open(aad.as_bytes(), sealed).is_ok() {
+        return Ok(None);
+    }
+    let clear = old
+        .open(aad.as_bytes(), sealed)
+        .or_else(|_| old.open(legacy.as_bytes(), sealed))
+        .map_err(|e| {
+            CoreError::Invalid(format!(
+                "a value bound to {aad:?} opens under neither the current nor the new master key: {e}"
+            ))
+        })?;
+    new.seal(aad.as_bytes(), &clear)
+        .map(Some)
+        .map_err(CoreError::internal)
+}
+
 /// The stored CA (`builtin_ca`'s value) with both keys re-sealed from `old` to `new`. `None`
 /// when they already open under `new` (a resumed rotation).
 pub(crate) fn reseal_ca(
@@ -117,8 +155,9 @@ pub(crate) fn reseal_ca(
         .map_err(CoreError::internal)
 }
 
-/// The associated data a row of `kind` is bound to.
-fn aad_of(kind: SealedKind, binding: &str) -> Result<String, CoreError> {
+/// The associated data a sealed row of `kind` is bound to.
+fn aad_of(kind: SealedKind, row: &SealedRow) -> Result<String, CoreError> {
+    let binding = row.binding.as_str();
     let container = || {
         binding
             .parse::<i64>()
@@ -133,7 +172,14 @@ fn aad_of(kind: SealedKind, binding: &str) -> Result<String, CoreError> {
         SealedKind::ValidationSettings => {
             crate::lifecycle::validation_aad(ContainerId(container()?))
         }
-        SealedKind::NotificationChannel => crate::notifications::rule_aad(container()?, "channel"),
+        SealedKind::NotificationChannel => match row.key {
+            SealedCursor::Int(rule) => crate::notifications::channel_aad(rule),
+            SealedCursor::Text(_) => {
+                return Err(CoreError::internal(
+                    "a notification rule without an integer id",
+                ));
+            }
+        },
         SealedKind::EabKey => crate::acme_server::accounts::eab_aad(binding),
     })
 }
@@ -221,7 +267,7 @@ pub async fn verify(store: &Store, key: &MasterKey) -> Result<u64, CoreError> {
             let Some(last) = rows.last() else { break };
             cursor = Some(last.key.clone());
             for row in &rows {
-                let aad = aad_of(kind, &row.binding)?;
+                let aad = aad_of(kind, row)?;
                 key.open(aad.as_bytes(), &row.sealed).map_err(fail(format!(
                     "{} of {}",
                     kind.as_str(),
@@ -319,8 +365,12 @@ pub async fn rotate(
             cursor = Some(last.key.clone());
             let mut batch = Vec::new();
             for row in &rows {
-                let aad = aad_of(kind, &row.binding)?;
-                match reseal(&old, &new, aad.as_bytes(), &row.sealed)? {
+                let aad = aad_of(kind, row)?;
+                let resealed = match legacy_aad(kind, row) {
+                    Some(legacy) => rebind(&old, &new, &aad, &legacy, &row.sealed)?,
+                    None => reseal(&old, &new, aad.as_bytes(), &row.sealed)?,
+                };
+                match resealed {
                     Some(again) => batch.push(Reseal {
                         key: row.key.clone(),
                         old: row.sealed.clone(),

@@ -88,6 +88,16 @@ pub struct RuleView {
     pub updated_at: OffsetDateTime,
 }
 
+/// A channel's serialized form before sealing (it holds the webhook secret): wiped on drop.
+struct ClearChannel(Vec<u8>);
+
+impl Drop for ClearChannel {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        self.0.zeroize();
+    }
+}
+
 /// An e-mail delivery's body, as stored.
 #[derive(Debug, Serialize, Deserialize)]
 struct EmailBody {
@@ -96,8 +106,15 @@ struct EmailBody {
     html: String,
 }
 
-pub(crate) fn rule_aad(container: i64, name: &str) -> String {
-    format!("certkeeper:notification-channel:{container}:{name}")
+/// What a rule's sealed channel (its webhook secret) is bound to: that rule.
+pub(crate) fn channel_aad(rule: i64) -> String {
+    format!("certkeeper:notification-rule:{rule}:channel")
+}
+
+/// What channels were bound to before they were bound to their rule: the project. Read
+/// only, for rows written by an earlier version; `Core::rebind_channels` re-seals them.
+pub(crate) fn legacy_channel_aad(container: i64) -> String {
+    format!("certkeeper:notification-channel:{container}:channel")
 }
 
 fn message_id() -> String {
@@ -119,11 +136,21 @@ impl Core {
             .map_err(|e| CoreError::internal(format!("stored rule thresholds: {e}")))?;
         let clear = self
             .master_key
-            .open(
-                rule_aad(stored.container_id.0, "channel").as_bytes(),
-                &stored.channel_sealed,
-            )
-            .map_err(CoreError::internal)?;
+            .open(channel_aad(stored.id).as_bytes(), &stored.channel_sealed)
+            .or_else(|e| {
+                self.master_key
+                    .open(
+                        legacy_channel_aad(stored.container_id.0).as_bytes(),
+                        &stored.channel_sealed,
+                    )
+                    .map_err(|_| e)
+            })
+            .map_err(|e| {
+                CoreError::internal(format!(
+                    "the channel of notification rule {}: {e}",
+                    stored.id
+                ))
+            })?;
         let channel = match serde_json::from_slice::<StoredChannel>(&clear)
             .map_err(|e| CoreError::internal(format!("stored channel: {e}")))?
         {
@@ -162,10 +189,17 @@ impl Core {
     /// once when one was generated.
     async fn rule_fields(
         &self,
-        project: &Project,
         rule: Rule,
         watermarks: String,
-    ) -> Result<(Rule, certkeeper_store::RuleFields, Option<String>), CoreError> {
+    ) -> Result<
+        (
+            Rule,
+            certkeeper_store::RuleFields,
+            ClearChannel,
+            Option<String>,
+        ),
+        CoreError,
+    > {
         let mut rule = rule.check().map_err(CoreError::Invalid)?;
         let mut generated = None;
         if let Some(id) = rule.collection_id
@@ -216,13 +250,7 @@ impl Core {
             Channel::Webhook { url, .. } => json!({"type": "webhook", "url": url}),
             Channel::Email { to } => json!({"type": "email", "to": to}),
         };
-        let sealed = self
-            .master_key
-            .seal(
-                rule_aad(project.container_id.0, "channel").as_bytes(),
-                &serde_json::to_vec(&stored).map_err(CoreError::internal)?,
-            )
-            .map_err(CoreError::internal)?;
+        let channel = ClearChannel(serde_json::to_vec(&stored).map_err(CoreError::internal)?);
         let fields = certkeeper_store::RuleFields {
             name: rule.name.clone(),
             events: serde_json::to_string(
@@ -233,11 +261,73 @@ impl Core {
                 .map_err(CoreError::internal)?,
             collection_id: rule.collection_id,
             channel_public: public.to_string(),
-            channel_sealed: sealed,
+            // Sealed once the rule's id is known (see `seal_channel`).
+            channel_sealed: Vec::new(),
             watermarks,
             at: self.now(),
         };
-        Ok((rule, fields, generated))
+        Ok((rule, fields, channel, generated))
+    }
+
+    /// A rule's channel sealed for the rule `id`.
+    fn seal_channel(&self, id: i64, channel: &ClearChannel) -> Result<Vec<u8>, String> {
+        self.master_key
+            .seal(channel_aad(id).as_bytes(), &channel.0)
+            .map_err(|e| format!("sealing the channel of notification rule {id}: {e}"))
+    }
+
+    /// Re-seals, bound to their rule, the channels an earlier version bound to their project
+    /// (run by `serve` at start; idempotent, and safe beside other nodes: each write is a
+    /// compare-and-swap on the old value). Returns how many it re-sealed.
+    pub async fn rebind_channels(&self) -> Result<u64, CoreError> {
+        use certkeeper_store::{Reseal, SealedKind};
+        let mut cursor = None;
+        let mut written = 0;
+        loop {
+            let rows = self
+                .store
+                .sealed_batch(SealedKind::NotificationChannel, cursor.as_ref(), 500)
+                .await?;
+            let Some(last) = rows.last() else { break };
+            cursor = Some(last.key.clone());
+            let mut batch = Vec::new();
+            for row in &rows {
+                let certkeeper_store::SealedCursor::Int(id) = row.key else {
+                    continue;
+                };
+                if self
+                    .master_key
+                    .open(channel_aad(id).as_bytes(), &row.sealed)
+                    .is_ok()
+                {
+                    continue;
+                }
+                let Ok(container) = row.binding.parse::<i64>() else {
+                    continue;
+                };
+                let Ok(clear) = self
+                    .master_key
+                    .open(legacy_channel_aad(container).as_bytes(), &row.sealed)
+                else {
+                    // Neither: not this rule's value (tampered); it stays refused.
+                    continue;
+                };
+                let new = self
+                    .master_key
+                    .seal(channel_aad(id).as_bytes(), &clear)
+                    .map_err(CoreError::internal)?;
+                batch.push(Reseal {
+                    key: row.key.clone(),
+                    old: row.sealed.clone(),
+                    new,
+                });
+            }
+            written += self
+                .store
+                .reseal(SealedKind::NotificationChannel, &batch)
+                .await?;
+        }
+        Ok(written)
     }
 
     /// Watermarks of a new rule: certificates that expired in the last day or expire later
@@ -264,12 +354,13 @@ impl Core {
         project: &Project,
         rule: Rule,
     ) -> Result<(RuleView, Option<String>), CoreError> {
-        let (_, fields, generated) = self
-            .rule_fields(project, rule, self.fresh_watermarks())
-            .await?;
+        let (_, fields, channel, generated) =
+            self.rule_fields(rule, self.fresh_watermarks()).await?;
         let stored = self
             .store
-            .create_rule(project.container_id, &fields)
+            .create_rule(project.container_id, &fields, |id| {
+                self.seal_channel(id, &channel)
+            })
             .await
             .map_err(CoreError::conflict_or_store)?;
         Ok((self.view(project, &stored)?, generated))
@@ -333,9 +424,11 @@ impl Core {
         {
             *secret = old;
         }
-        let (_, fields, generated) = self
-            .rule_fields(&project, rule, current.watermarks.clone())
-            .await?;
+        let (_, mut fields, channel, generated) =
+            self.rule_fields(rule, current.watermarks.clone()).await?;
+        fields.channel_sealed = self
+            .seal_channel(id, &channel)
+            .map_err(CoreError::internal)?;
         let stored = self
             .store
             .update_rule(project.container_id, id, &fields)

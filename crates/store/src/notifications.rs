@@ -197,10 +197,13 @@ impl Store {
         tx.commit().await
     }
 
+    /// `seal` gives the sealed channel for the new rule's id (a channel is bound to its rule,
+    /// whose id the insert makes); `f.channel_sealed` is not used. One transaction.
     pub async fn create_rule(
         &self,
         container: ContainerId,
         f: &RuleFields,
+        seal: impl FnOnce(i64) -> Result<Vec<u8>, String>,
     ) -> Result<StoredRule, StoreError> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -214,13 +217,19 @@ impl Store {
         .bind(&f.expiring_days)
         .bind(f.collection_id)
         .bind(&f.channel_public)
-        .bind(f.channel_sealed.clone())
+        .bind(Vec::<u8>::new())
         .bind(&f.watermarks)
         .bind(to_ms(f.at))
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| name_taken(e, &f.name))?;
-        let rule = rule_from_row(&row)?;
+        let mut rule = rule_from_row(&row)?;
+        rule.channel_sealed = seal(rule.id).map_err(StoreError::Corrupt)?;
+        sqlx::query("UPDATE notification_rules SET channel_sealed = $1 WHERE id = $2")
+            .bind(rule.channel_sealed.clone())
+            .bind(rule.id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(rule)
     }

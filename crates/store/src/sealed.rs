@@ -14,7 +14,8 @@ pub enum SealedKind {
     CertificateKey,
     /// `project_lifecycle.validation_sealed` (DNS provider secrets), bound to the project.
     ValidationSettings,
-    /// `notification_rules.channel_sealed` (webhook secrets), bound to the project.
+    /// `notification_rules.channel_sealed` (webhook secrets), bound to the rule (the row's
+    /// key); the binding column is the project, which rows of earlier versions were bound to.
     NotificationChannel,
     /// `acme_eab_keys.hmac_sealed`, bound to the key id.
     EabKey,
