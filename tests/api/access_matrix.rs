@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::dashboard::Visitor;
 use crate::support::{Db, Resp, TestApp, both_databases};
 
-both_databases!(every_route_by_every_caller);
+both_databases!(every_route_by_every_caller, every_page_by_every_session);
 
 /// The callers of the matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -394,4 +394,156 @@ async fn send(
             Resp::read(req.send().await.expect("request")).await
         }
     }
+}
+
+/// Who signs in to the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    Anonymous,
+    Viewer,
+    Operator,
+    Admin,
+    CollectionScoped,
+}
+
+/// The dashboard's routes, from the same table the router is built from
+/// (`certkeeper_server::web::page_rules`) × every kind of visitor. Reads answer 200 to the
+/// roles that may read them and 403 to the others; a write with the session's CSRF token is
+/// refused (403) to those without the right and never refused for want of rights to those
+/// with it; a write without the token is 403 to everyone; without a session every page sends
+/// the visitor to sign in.
+async fn every_page_by_every_session(db: Db) {
+    use certkeeper_server::web::PageRule;
+    let app = TestApp::spawn(db).await;
+    let cert = app.import(certkeeper_testkit::leaves()[0].1).await.ok()["id"]
+        .as_i64()
+        .unwrap();
+    let collection = app
+        .call(
+            Method::POST,
+            "/CertificateCollections",
+            Some(&app.admin_key),
+            Some(json!({"Name": "pages", "Query": "CN -contains \"example\""})),
+        )
+        .await
+        .body["Id"]
+        .as_i64()
+        .unwrap();
+    let scoped = app
+        .core
+        .create_api_key(
+            Actor::Cli,
+            "charts",
+            Role::Viewer,
+            None,
+            false,
+            &[certkeeper_domain::ids::CollectionId(collection)],
+        )
+        .await
+        .unwrap()
+        .secret
+        .expose()
+        .to_string();
+    let mut rules = certkeeper_server::web::page_rules();
+    assert!(rules.len() >= 25, "{} routes", rules.len());
+    // Signing out ends the session: last.
+    rules.sort_by_key(|(_, path, _)| *path == "/ui/logout");
+    let mut failures = Vec::new();
+    for visit in [
+        Visit::Anonymous,
+        Visit::Viewer,
+        Visit::Operator,
+        Visit::Admin,
+        Visit::CollectionScoped,
+    ] {
+        let mut visitor = Visitor::new(&app);
+        let key = match visit {
+            Visit::Anonymous => None,
+            Visit::Viewer => Some(app.key(Role::Viewer, None).await),
+            Visit::Operator => Some(app.key(Role::Operator, None).await),
+            Visit::Admin => Some(app.key(Role::Admin, None).await),
+            Visit::CollectionScoped => Some(scoped.clone()),
+        };
+        let csrf = match &key {
+            Some(k) => {
+                visitor.sign_in(k).await;
+                visitor.get("/ui/").await.field("csrf")
+            }
+            None => String::new(),
+        };
+        for (method, template, rule) in &rules {
+            let path = template
+                .replace(
+                    "{id}",
+                    &if template.contains("collections") {
+                        collection.to_string()
+                    } else {
+                        cert.to_string()
+                    },
+                )
+                .replace("{*path}", "app.css");
+            let read = *method == Method::GET;
+            let page = if read {
+                visitor.get(&path).await
+            } else {
+                visitor.post(&path, &[("csrf", &csrf)]).await
+            };
+            let signed_in = visit != Visit::Anonymous;
+            let ok = match (rule, visit) {
+                // The sign-in form without its double-submit token is refused (403).
+                (PageRule::Public, _) if !read => page.status < 500,
+                (PageRule::Public, _) => page.status < 400,
+                (_, Visit::Anonymous) if read => {
+                    page.status == 303
+                        && page
+                            .location
+                            .as_deref()
+                            .is_some_and(|l| l.starts_with("/ui/login"))
+                }
+                (_, Visit::Anonymous) => !(200..300).contains(&page.status) && page.status < 500,
+                // A collection-limited key reads its charts: the inventory and certificates
+                // answer it 403, other pages show no project.
+                (PageRule::Read, Visit::CollectionScoped) if read => {
+                    page.status
+                        == if path.starts_with("/ui/inventory")
+                            || path.starts_with("/ui/certificates/")
+                        {
+                            403
+                        } else {
+                            200
+                        }
+                }
+                (PageRule::Read, _) if read => page.status == 200,
+                (PageRule::Read, _) => page.status < 400, // sign-out
+                (PageRule::Write, Visit::Viewer | Visit::CollectionScoped) => page.status == 403,
+                (PageRule::Write, _) => !matches!(page.status, 401 | 403) && page.status < 500,
+                (PageRule::Admin, Visit::Admin) => page.status == 200,
+                (PageRule::Admin, _) => page.status == 403,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{method} {template} as {visit:?} ({rule:?}): {} {:?} {}",
+                    page.status,
+                    page.location,
+                    page.body.chars().take(120).collect::<String>()
+                ));
+            }
+            // A write without the session's CSRF token is refused whoever sends it.
+            if !read && signed_in && *rule != PageRule::Public && *template != "/ui/logout" {
+                let forged = visitor.post(&path, &[]).await;
+                if forged.status != 403 {
+                    failures.push(format!(
+                        "{method} {template} as {visit:?} without CSRF: {}",
+                        forged.status
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cells wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -170,7 +170,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::scrape))
         .with_state((state.clone(), requests.clone()));
     api.merge(acme::routes())
-        .merge(web::routes())
+        .merge(web::routes(&state))
         .merge(pki::routes())
         .merge(scrape)
         .route(

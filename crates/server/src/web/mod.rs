@@ -166,46 +166,189 @@ impl IntoResponse for WebError {
     }
 }
 
-/// The dashboard's routes.
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui/", get(overview::page))
-        .route("/ui/login", get(session::login_page).post(session::login))
-        .route("/ui/logout", post(session::logout))
-        .route("/ui/inventory", get(inventory::page))
-        .route("/ui/inventory/export", get(inventory::export))
-        .route("/ui/certificates/{id}", get(certificate::page))
-        .route("/ui/certificates/{id}/download", get(certificate::download))
-        .route(
+/// Who may use a dashboard route, as docs/api.md ("Web dashboard") describes it. The router
+/// and the access matrix test (`tests/api/access_matrix.rs`) are both made from [`table`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageRule {
+    /// Anyone: the sign-in form, the stylesheet, the redirects to the dashboard.
+    Public,
+    /// A signed-in session of any role reads it (a collection-limited key sees its charts
+    /// only: every page but the overview answers it 403).
+    Read,
+    /// Sessions of operator or admin keys post it (with the session's CSRF token).
+    Write,
+    /// Sessions of admin keys not limited to a project.
+    Admin,
+}
+
+type Route = (
+    axum::http::Method,
+    &'static str,
+    PageRule,
+    axum::routing::MethodRouter<AppState>,
+);
+
+/// Every dashboard route: method, path, who may use it, handler.
+fn table() -> Vec<Route> {
+    use PageRule::{Admin, Public, Read, Write};
+    use axum::http::Method;
+    let (g, p) = (Method::GET, Method::POST);
+    vec![
+        (
+            g.clone(),
+            "/",
+            Public,
+            get(|| async { Redirect::to("/ui/") }),
+        ),
+        (
+            g.clone(),
+            "/ui",
+            Public,
+            get(|| async { Redirect::to("/ui/") }),
+        ),
+        (g.clone(), "/ui/", Read, get(overview::page)),
+        (g.clone(), "/ui/login", Public, get(session::login_page)),
+        (p.clone(), "/ui/login", Public, post(session::login)),
+        (p.clone(), "/ui/logout", Read, post(session::logout)),
+        (g.clone(), "/ui/inventory", Read, get(inventory::page)),
+        (
+            g.clone(),
+            "/ui/inventory/export",
+            Read,
+            get(inventory::export),
+        ),
+        (
+            p.clone(),
+            "/ui/inventory/bulk",
+            Write,
+            post(certificate::bulk),
+        ),
+        (
+            g.clone(),
+            "/ui/certificates/{id}",
+            Read,
+            get(certificate::page),
+        ),
+        (
+            g.clone(),
+            "/ui/certificates/{id}/download",
+            Read,
+            get(certificate::download),
+        ),
+        (
+            p.clone(),
             "/ui/certificates/{id}/validate",
+            Write,
             post(certificate::validate),
-        )
-        .route("/ui/certificates/{id}/renew", post(certificate::renew))
-        .route("/ui/certificates/{id}/revoke", post(certificate::revoke))
-        .route("/ui/import", get(forms::import_page).post(forms::import))
-        .route("/ui/create", get(forms::create_page).post(forms::create))
-        .route(
+        ),
+        (
+            p.clone(),
+            "/ui/certificates/{id}/renew",
+            Write,
+            post(certificate::renew),
+        ),
+        (
+            p.clone(),
+            "/ui/certificates/{id}/revoke",
+            Write,
+            post(certificate::revoke),
+        ),
+        (g.clone(), "/ui/import", Read, get(forms::import_page)),
+        (p.clone(), "/ui/import", Write, post(forms::import)),
+        (g.clone(), "/ui/create", Read, get(forms::create_page)),
+        (p.clone(), "/ui/create", Write, post(forms::create)),
+        (g.clone(), "/ui/collections", Read, get(collections::list)),
+        (
+            p.clone(),
             "/ui/collections",
-            get(collections::list).post(collections::create),
-        )
-        .route("/ui/collections/new", get(collections::new_page))
-        .route(
+            Write,
+            post(collections::create),
+        ),
+        (
+            g.clone(),
+            "/ui/collections/new",
+            Read,
+            get(collections::new_page),
+        ),
+        (
+            g.clone(),
             "/ui/collections/{id}",
-            get(collections::edit_page).post(collections::update),
-        )
-        .route("/ui/collections/{id}/delete", post(collections::delete))
-        .route("/ui/jobs", get(operations::jobs))
-        .route("/ui/notifications", get(operations::notifications))
-        .route("/ui/acme", get(operations::acme_accounts))
-        .route(
+            Read,
+            get(collections::edit_page),
+        ),
+        (
+            p.clone(),
+            "/ui/collections/{id}",
+            Write,
+            post(collections::update),
+        ),
+        (
+            p.clone(),
+            "/ui/collections/{id}/delete",
+            Write,
+            post(collections::delete),
+        ),
+        (g.clone(), "/ui/jobs", Admin, get(operations::jobs)),
+        (
+            g.clone(),
+            "/ui/notifications",
+            Read,
+            get(operations::notifications),
+        ),
+        (g.clone(), "/ui/acme", Read, get(operations::acme_accounts)),
+        (
+            p.clone(),
             "/ui/acme/deactivate",
+            Write,
             post(operations::deactivate_acme_account),
-        )
-        .route("/ui/inventory/bulk", post(certificate::bulk))
-        .route("/ui/assets/{*path}", get(asset))
+        ),
+        (g, "/ui/assets/{*path}", Public, get(asset)),
+    ]
+}
+
+/// Every dashboard route with its rule (method, path template, rule), as the router has them.
+pub fn page_rules() -> Vec<(axum::http::Method, &'static str, PageRule)> {
+    table()
+        .into_iter()
+        .map(|(method, path, rule, _)| (method, path, rule))
+        .collect()
+}
+
+/// The dashboard's routes. A [`PageRule::Write`] route refuses sessions of keys that cannot
+/// write (403) before its form is read, so a viewer learns nothing from how a form is parsed.
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    table()
+        .into_iter()
+        // axum merges the method routers of one path.
+        .fold(Router::new(), |router, (_, path, rule, handler)| {
+            let handler = match rule {
+                PageRule::Write => handler.route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    writers_only,
+                )),
+                PageRule::Public | PageRule::Read | PageRule::Admin => handler,
+            };
+            router.route(path, handler)
+        })
         .layer(axum::middleware::map_response(page_headers))
+}
+
+/// Lets through sessions whose key may write (operator, admin); 403 for the others. Which
+/// project a write may touch is the core's to decide, as for the API.
+async fn writers_only(
+    signed_in: SignedIn,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !signed_in.who().key.role.can_write() {
+        return WebError::Page {
+            status: StatusCode::FORBIDDEN,
+            message: "Your API key is read-only: this needs an operator or admin key.".into(),
+            chrome: Some(Box::new(signed_in.chrome(""))),
+        }
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// What every dashboard response says about itself: nothing cached (pages show live data
