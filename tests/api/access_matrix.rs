@@ -21,7 +21,11 @@ use serde_json::{Value, json};
 use crate::dashboard::Visitor;
 use crate::support::{Db, Resp, TestApp, both_databases};
 
-both_databases!(every_route_by_every_caller, every_page_by_every_session);
+both_databases!(
+    every_route_by_every_caller,
+    every_page_by_every_session,
+    protocol_routes_ignore_keys_and_sessions
+);
 
 /// The callers of the matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -538,6 +542,86 @@ async fn every_page_by_every_session(db: Db) {
                     ));
                 }
             }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cells wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The ACME and revocation routes (from the tables their routers are built from) × no
+/// credentials, an admin API key, an admin's dashboard session. ACME requests are authorized
+/// by their JWS alone and the CRL and OCSP are public, so a key or a session changes nothing:
+/// every route answers the three alike, and an ACME POST without a valid JWS is a problem
+/// document, never a success.
+async fn protocol_routes_ignore_keys_and_sessions(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_in(&app.admin_key).await;
+    let cookie = format!("ck_session={}", visitor.session_cookie().unwrap());
+    let project = app.project.id.to_string();
+    let mut routes: Vec<(Method, String)> = certkeeper_server::acme::route_list()
+        .into_iter()
+        .map(|(m, p)| (m, p.to_string()))
+        .collect();
+    routes.extend(certkeeper_server::pki::route_list());
+    assert!(routes.len() >= 15, "{} routes", routes.len());
+    let mut failures = Vec::new();
+    for (method, template) in &routes {
+        let path = template
+            .replace("{project}", &project)
+            .replace("{authz}", "missing")
+            .replace("{kind}", "dns-01")
+            .replace("{id}", "missing")
+            .replace("{*request}", "MAMGAQ");
+        let mut seen = Vec::new();
+        for credential in ["none", "key", "session"] {
+            let mut req = app
+                .http
+                .request(method.clone(), format!("{}{path}", app.base));
+            match credential {
+                "key" => req = req.header("X-API-Key", &app.admin_key),
+                "session" => req = req.header(reqwest::header::COOKIE, &cookie),
+                _ => {}
+            }
+            if *method == Method::POST {
+                let content_type = if template.starts_with("/acme/") {
+                    "application/jose+json"
+                } else {
+                    "application/ocsp-request"
+                };
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, content_type)
+                    .body("{}");
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let content_type = r
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            if status >= 500 {
+                failures.push(format!("{method} {template} with {credential}: {status}"));
+            }
+            if *method == Method::POST
+                && template.starts_with("/acme/")
+                && ((200..300).contains(&status) || content_type != "application/problem+json")
+            {
+                failures.push(format!(
+                    "{method} {template} with {credential} and no JWS: {status} {content_type}"
+                ));
+            }
+            seen.push(status);
+        }
+        if seen.iter().any(|s| *s != seen[0]) {
+            failures.push(format!(
+                "{method} {template}: none/key/session answered {seen:?}"
+            ));
         }
     }
     assert!(

@@ -243,7 +243,8 @@ async fn refuses_bad_imports(db: Db) {
             without("certificatePrivateKey"),
             "certificatePrivateKey is required",
         ),
-        (json!([1, 2]), "invalid JSON body"),
+        // An array is not an object (serde would read a struct from it).
+        (json!([1, 2]), "must be a JSON object"),
     ];
     for (body, needle) in cases {
         app.call(Method::POST, &path, k, Some(body))

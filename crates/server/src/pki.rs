@@ -25,11 +25,36 @@ pub fn revocation_urls(public_url: &str) -> certkeeper_ca::RevocationUrls {
     }
 }
 
+/// Every revocation route (method, path, handler), public: the router and the access matrix
+/// test are both made from it.
+fn table() -> Vec<(
+    axum::http::Method,
+    String,
+    axum::routing::MethodRouter<AppState>,
+)> {
+    use axum::http::Method;
+    vec![
+        (Method::GET, CRL_PATH.to_string(), get(crl)),
+        (Method::POST, OCSP_PATH.to_string(), post(ocsp_post)),
+        (
+            Method::GET,
+            format!("{OCSP_PATH}/{{*request}}"),
+            get(ocsp_get),
+        ),
+    ]
+}
+
+/// Every revocation route's method and path template, as the router has them.
+pub fn route_list() -> Vec<(axum::http::Method, String)> {
+    table().into_iter().map(|(m, path, _)| (m, path)).collect()
+}
+
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route(CRL_PATH, get(crl))
-        .route(OCSP_PATH, post(ocsp_post))
-        .route(&format!("{OCSP_PATH}/{{*request}}"), get(ocsp_get))
+    table()
+        .into_iter()
+        .fold(Router::new(), |router, (_, path, handler)| {
+            router.route(&path, handler)
+        })
 }
 
 /// Clients and proxies may keep a CRL this long: the job publishes within a minute.

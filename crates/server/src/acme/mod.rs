@@ -26,24 +26,57 @@ const RETRY_AFTER_SECONDS: &str = "1";
 
 pub(crate) const BASE: &str = "/acme/";
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/acme/{project}/directory", get(directory))
-        .route(
+/// Every ACME route: method, path, handler. The router and the access matrix test
+/// (`tests/api/access_matrix.rs`) are both made from it. POSTs are authorized by their JWS
+/// (an account key, or for revokeCert a certificate key), never by an API key or a session;
+/// the GETs are public.
+fn table() -> Vec<(
+    axum::http::Method,
+    &'static str,
+    axum::routing::MethodRouter<AppState>,
+)> {
+    use axum::http::Method;
+    let (g, p) = (Method::GET, Method::POST);
+    vec![
+        (g.clone(), "/acme/{project}/directory", get(directory)),
+        (
+            g.clone(),
             "/acme/{project}/new-nonce",
             get(new_nonce_get).head(new_nonce_head),
-        )
-        .route("/acme/{project}/new-account", post(new_account))
-        .route("/acme/{project}/account/{id}", post(account))
-        .route("/acme/{project}/key-change", post(key_change))
-        .route("/acme/{project}/new-order", post(new_order))
-        .route("/acme/{project}/order/{id}", post(order))
-        .route("/acme/{project}/order/{id}/finalize", post(finalize))
-        .route("/acme/{project}/authz/{id}", post(authz))
-        .route("/acme/{project}/chall/{authz}/{kind}", post(challenge))
-        .route("/acme/{project}/cert/{id}", post(certificate))
-        .route("/acme/{project}/renewal-info/{id}", get(renewal_info))
-        .route("/acme/{project}/revoke-cert", post(revoke_cert))
+        ),
+        (p.clone(), "/acme/{project}/new-account", post(new_account)),
+        (p.clone(), "/acme/{project}/account/{id}", post(account)),
+        (p.clone(), "/acme/{project}/key-change", post(key_change)),
+        (p.clone(), "/acme/{project}/new-order", post(new_order)),
+        (p.clone(), "/acme/{project}/order/{id}", post(order)),
+        (
+            p.clone(),
+            "/acme/{project}/order/{id}/finalize",
+            post(finalize),
+        ),
+        (p.clone(), "/acme/{project}/authz/{id}", post(authz)),
+        (
+            p.clone(),
+            "/acme/{project}/chall/{authz}/{kind}",
+            post(challenge),
+        ),
+        (p.clone(), "/acme/{project}/cert/{id}", post(certificate)),
+        (g, "/acme/{project}/renewal-info/{id}", get(renewal_info)),
+        (p, "/acme/{project}/revoke-cert", post(revoke_cert)),
+    ]
+}
+
+/// Every ACME route's method and path template, as the router has them.
+pub fn route_list() -> Vec<(axum::http::Method, &'static str)> {
+    table().into_iter().map(|(m, path, _)| (m, path)).collect()
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    table()
+        .into_iter()
+        .fold(Router::new(), |router, (_, path, handler)| {
+            router.route(path, handler)
+        })
 }
 
 /// A response with the headers every ACME response carries.
