@@ -170,6 +170,34 @@ fn query_for(path: &str, collection: i64) -> String {
     }
 }
 
+/// A collection and a viewer key granted it alone (reports only): its id and the key.
+async fn granted_collection(app: &TestApp) -> (i64, String) {
+    let collection = app
+        .call(
+            Method::POST,
+            "/CertificateCollections",
+            Some(&app.admin_key),
+            Some(json!({"Name": "granted", "Query": "CN -contains \"example\""})),
+        )
+        .await
+        .body["Id"]
+        .as_i64()
+        .unwrap();
+    let key = app
+        .core
+        .create_api_key(
+            Actor::Cli,
+            "reports",
+            Role::Viewer,
+            None,
+            false,
+            &[certkeeper_domain::ids::CollectionId(collection)],
+        )
+        .await
+        .unwrap();
+    (collection, key.secret.expose().to_string())
+}
+
 async fn every_route_by_every_caller(db: Db) {
     let app = TestApp::spawn(db).await;
     let other = app.core.create_project(Actor::Cli, "other").await.unwrap();
@@ -202,29 +230,7 @@ async fn every_route_by_every_caller(db: Db) {
         )
         .await
         .unwrap();
-    let collection = app
-        .call(
-            Method::POST,
-            "/CertificateCollections",
-            Some(&app.admin_key),
-            Some(json!({"Name": "granted", "Query": "CN -contains \"example\""})),
-        )
-        .await
-        .body["Id"]
-        .as_i64()
-        .unwrap();
-    let scoped = app
-        .core
-        .create_api_key(
-            Actor::Cli,
-            "reports",
-            Role::Viewer,
-            None,
-            false,
-            &[certkeeper_domain::ids::CollectionId(collection)],
-        )
-        .await
-        .unwrap();
+    let (collection, scoped) = granted_collection(&app).await;
     let session = |role| {
         let app = &app;
         async move {
@@ -249,10 +255,7 @@ async fn every_route_by_every_caller(db: Db) {
             Caller::OperatorOther,
             Key(make(Role::Operator, Some(&other)).await),
         ),
-        (
-            Caller::CollectionScoped,
-            Key(scoped.secret.expose().to_string()),
-        ),
+        (Caller::CollectionScoped, Key(scoped.clone())),
         (
             Caller::AdminOwnProject,
             Key(make(Role::Admin, Some(&app.project)).await),
@@ -422,32 +425,7 @@ async fn every_page_by_every_session(db: Db) {
     let cert = app.import(certkeeper_testkit::leaves()[0].1).await.ok()["id"]
         .as_i64()
         .unwrap();
-    let collection = app
-        .call(
-            Method::POST,
-            "/CertificateCollections",
-            Some(&app.admin_key),
-            Some(json!({"Name": "pages", "Query": "CN -contains \"example\""})),
-        )
-        .await
-        .body["Id"]
-        .as_i64()
-        .unwrap();
-    let scoped = app
-        .core
-        .create_api_key(
-            Actor::Cli,
-            "charts",
-            Role::Viewer,
-            None,
-            false,
-            &[certkeeper_domain::ids::CollectionId(collection)],
-        )
-        .await
-        .unwrap()
-        .secret
-        .expose()
-        .to_string();
+    let (collection, scoped) = granted_collection(&app).await;
     let mut rules = certkeeper_server::web::page_rules();
     assert!(rules.len() >= 25, "{} routes", rules.len());
     // Signing out ends the session: last.

@@ -48,6 +48,27 @@ async fn renew_job(app: &TestApp, id: i64) -> Option<Value> {
     .cloned()
 }
 
+async fn certificate(app: &TestApp, id: i64) -> Value {
+    app.call(
+        Method::GET,
+        &format!("{}/{id}", app.certs_path(&app.project)),
+        Some(&app.admin_key),
+        None,
+    )
+    .await
+    .ok()
+    .clone()
+}
+
+/// When a job is due, from the jobs list.
+fn due_at(job: &Value) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(
+        job["dueAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+}
+
 async fn issue(app: &TestApp, ca: &AcmeCertkeeper, cert: Value) -> Value {
     publish_both(app, ca, &cert).await;
     let id = cert["id"].as_i64().unwrap();
@@ -92,11 +113,7 @@ async fn renewal_follows_the_cas_window_and_names_what_it_replaces() {
     // The first look at the CA's window is due within the half day (the lifetime's 2/3 would
     // be two months away).
     let job = renew_job(&app, id).await.expect("a renew job");
-    let due = time::OffsetDateTime::parse(
-        job["dueAt"].as_str().unwrap(),
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
+    let due = due_at(&job);
     assert!(
         due <= issued_at + time::Duration::hours(12) + time::Duration::seconds(1),
         "{job}"
@@ -111,26 +128,13 @@ async fn renewal_follows_the_cas_window_and_names_what_it_replaces() {
     app.clock.set(due + time::Duration::seconds(1));
     scheduler.tick().await.unwrap();
     let job = renew_job(&app, id).await.expect("still a renew job");
-    let next = time::OffsetDateTime::parse(
-        job["dueAt"].as_str().unwrap(),
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
+    let next = due_at(&job);
     let wait = next - app.clock_now();
     assert!(
         wait > time::Duration::hours(5) && wait <= time::Duration::hours(6),
         "{job}"
     );
-    let still = app
-        .call(
-            Method::GET,
-            &format!("{}/{id}", app.certs_path(&app.project)),
-            Some(&app.admin_key),
-            None,
-        )
-        .await
-        .ok()
-        .clone();
+    let still = certificate(&app, id).await;
     assert_eq!(still["renewedById"], Value::Null, "{still}");
 
     // Past the window's end: the job renews now, and the order names the certificate it
@@ -152,16 +156,7 @@ async fn renewal_follows_the_cas_window_and_names_what_it_replaces() {
         .find(|c| c["renewedFromId"] == id)
         .map(|c| c["id"].as_i64().unwrap())
         .expect("a successor");
-    let successor = app
-        .call(
-            Method::GET,
-            &format!("{}/{successor}", app.certs_path(&app.project)),
-            Some(&app.admin_key),
-            None,
-        )
-        .await
-        .ok()
-        .clone();
+    let successor = certificate(&app, successor).await;
     assert_eq!(successor["certificateStatus"], "Pending", "{successor}");
     let renewed = issue(&app, &ca, successor).await;
     assert_ne!(renewed["serialNumber"], first["serialNumber"]);
