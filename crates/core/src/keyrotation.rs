@@ -92,7 +92,7 @@ fn legacy_aad(kind: SealedKind, row: &SealedRow) -> Option<String> {
             .binding
             .parse::<i64>()
             .ok()
-            .map(crate::notifications::legacy_channel_aad),
+            .map(crate::notification_rules::legacy_channel_aad),
         _ => None,
     }
 }
@@ -173,7 +173,7 @@ fn aad_of(kind: SealedKind, row: &SealedRow) -> Result<String, CoreError> {
             crate::lifecycle::validation_aad(ContainerId(container()?))
         }
         SealedKind::NotificationChannel => match row.key {
-            SealedCursor::Int(rule) => crate::notifications::channel_aad(rule),
+            SealedCursor::Int(rule) => crate::notification_rules::channel_aad(rule),
             SealedCursor::Text(_) => {
                 return Err(CoreError::internal(
                     "a notification rule without an integer id",

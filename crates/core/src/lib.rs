@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod listener;
 pub mod masterkey;
 pub mod metrics;
+mod notification_rules;
 pub mod notifications;
 mod provider_flow;
 pub mod ratelimit;
