@@ -476,6 +476,24 @@ impl Client {
         b64(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref())
     }
 
+    /// Publishes, in the app's DNS, the TXT record the authorization's dns-01 challenge asks
+    /// for; returns that challenge.
+    async fn publish_dns01(&self, app: &TestApp, name: &str, authz: &Value) -> Value {
+        let ch = authz["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "dns-01")
+            .unwrap()
+            .clone();
+        let key_auth = format!("{}.{}", ch["token"].as_str().unwrap(), self.thumbprint());
+        let value = b64(ring::digest::digest(&ring::digest::SHA256, key_auth.as_bytes()).as_ref());
+        app.dns
+            .set_txt(&format!("_acme-challenge.{name}"), &[&value])
+            .await;
+        ch
+    }
+
     /// An order for `name` proved by dns-01 in the app's DNS, finalized; its PEM chain.
     async fn issue_dns01(
         &self,
@@ -507,19 +525,7 @@ impl Client {
             .post(order.body["authorizations"][0].as_str().unwrap(), None)
             .await;
         if authz.body["status"] != "valid" {
-            let ch = authz.body["challenges"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|c| c["type"] == "dns-01")
-                .unwrap()
-                .clone();
-            let key_auth = format!("{}.{}", ch["token"].as_str().unwrap(), self.thumbprint());
-            let value =
-                b64(ring::digest::digest(&ring::digest::SHA256, key_auth.as_bytes()).as_ref());
-            app.dns
-                .set_txt(&format!("_acme-challenge.{name}"), &[&value])
-                .await;
+            let ch = self.publish_dns01(app, name, &authz.body).await;
             let done = self
                 .post(ch["url"].as_str().unwrap(), Some(&json!({})))
                 .await;

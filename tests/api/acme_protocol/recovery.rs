@@ -8,7 +8,7 @@ use certkeeper_core::scheduler::{Scheduler, SchedulerConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Client, b64};
+use super::Client;
 use crate::support::{Db, TestApp, both_databases};
 
 both_databases!(a_validation_its_node_left_is_finished_by_the_job);
@@ -48,28 +48,7 @@ async fn a_validation_its_node_left_is_finished_by_the_job(db: Db) {
         .unwrap()
         .to_string();
     let authz = client.post(&authz_url, None).await;
-    let challenge = authz.body["challenges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "dns-01")
-        .unwrap()
-        .clone();
-    let key_auth = format!(
-        "{}.{}",
-        challenge["token"].as_str().unwrap(),
-        client.thumbprint()
-    );
-    app.dns
-        .set_txt(
-            &format!("_acme-challenge.{name}"),
-            &[&b64(ring::digest::digest(
-                &ring::digest::SHA256,
-                key_auth.as_bytes(),
-            )
-            .as_ref())],
-        )
-        .await;
+    client.publish_dns01(&app, name, &authz.body).await;
 
     // What the database holds when a node stops right after taking the challenge POST: the
     // challenge `processing`, its recovery job, and no task left to validate.
