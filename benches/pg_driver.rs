@@ -53,71 +53,46 @@ fn id_for(task: usize, i: u64) -> i64 {
     ((task as u64 * 7919 + i * 104_729) % ROWS as u64) as i64 + 1
 }
 
-async fn any_reads(pool: sqlx::AnyPool, conc: usize, secs: u64) -> f64 {
-    rate(conc, secs, move |t, i| {
-        let pool = pool.clone();
-        async move {
-            let row: (i64, String) =
-                sqlx::query_as("SELECT id, name FROM bench_rows WHERE id = $1")
-                    .bind(id_for(t, i))
-                    .fetch_one(&pool)
-                    .await
-                    .expect("read");
-            assert!(row.0 > 0);
+/// The two measurements for one pool type: the same statements, whichever driver runs them.
+macro_rules! measurements {
+    ($reads:ident, $writes:ident, $pool:ty, $tag:literal) => {
+        async fn $reads(pool: $pool, conc: usize, secs: u64) -> f64 {
+            rate(conc, secs, move |t, i| {
+                let pool = pool.clone();
+                async move {
+                    let row: (i64, String) =
+                        sqlx::query_as("SELECT id, name FROM bench_rows WHERE id = $1")
+                            .bind(id_for(t, i))
+                            .fetch_one(&pool)
+                            .await
+                            .expect("read");
+                    assert!(row.0 > 0);
+                }
+            })
+            .await
         }
-    })
-    .await
+
+        async fn $writes(pool: $pool, conc: usize, secs: u64) -> f64 {
+            rate(conc, secs, move |t, i| {
+                let pool = pool.clone();
+                async move {
+                    let mut tx = pool.begin().await.expect("begin");
+                    sqlx::query("INSERT INTO bench_writes (name, payload) VALUES ($1, $2)")
+                        .bind(format!(concat!($tag, "-{}-{}"), t, i))
+                        .bind(vec![7u8; 512])
+                        .execute(&mut *tx)
+                        .await
+                        .expect("insert");
+                    tx.commit().await.expect("commit");
+                }
+            })
+            .await
+        }
+    };
 }
 
-async fn typed_reads(pool: sqlx::PgPool, conc: usize, secs: u64) -> f64 {
-    rate(conc, secs, move |t, i| {
-        let pool = pool.clone();
-        async move {
-            let row: (i64, String) =
-                sqlx::query_as("SELECT id, name FROM bench_rows WHERE id = $1")
-                    .bind(id_for(t, i))
-                    .fetch_one(&pool)
-                    .await
-                    .expect("read");
-            assert!(row.0 > 0);
-        }
-    })
-    .await
-}
-
-async fn any_writes(pool: sqlx::AnyPool, conc: usize, secs: u64) -> f64 {
-    rate(conc, secs, move |t, i| {
-        let pool = pool.clone();
-        async move {
-            let mut tx = pool.begin().await.expect("begin");
-            sqlx::query("INSERT INTO bench_writes (name, payload) VALUES ($1, $2)")
-                .bind(format!("any-{t}-{i}"))
-                .bind(vec![7u8; 512])
-                .execute(&mut *tx)
-                .await
-                .expect("insert");
-            tx.commit().await.expect("commit");
-        }
-    })
-    .await
-}
-
-async fn typed_writes(pool: sqlx::PgPool, conc: usize, secs: u64) -> f64 {
-    rate(conc, secs, move |t, i| {
-        let pool = pool.clone();
-        async move {
-            let mut tx = pool.begin().await.expect("begin");
-            sqlx::query("INSERT INTO bench_writes (name, payload) VALUES ($1, $2)")
-                .bind(format!("typed-{t}-{i}"))
-                .bind(vec![7u8; 512])
-                .execute(&mut *tx)
-                .await
-                .expect("insert");
-            tx.commit().await.expect("commit");
-        }
-    })
-    .await
-}
+measurements!(any_reads, any_writes, sqlx::AnyPool, "any");
+measurements!(typed_reads, typed_writes, sqlx::PgPool, "typed");
 
 #[tokio::main]
 async fn main() {

@@ -33,19 +33,10 @@ async fn publish_both(app: &TestApp, ca: &AcmeCertkeeper, cert: &Value) {
 }
 
 async fn renew_job(app: &TestApp, id: i64) -> Option<Value> {
-    app.call(
-        Method::GET,
-        "/api/v1/jobs?kind=renew",
-        Some(&app.admin_key),
-        None,
-    )
-    .await
-    .ok()
-    .as_array()
-    .unwrap()
-    .iter()
-    .find(|j| j["subject"].as_str() == Some(id.to_string().as_str()))
-    .cloned()
+    app.jobs("renew")
+        .await
+        .into_iter()
+        .find(|j| j["subject"].as_str() == Some(id.to_string().as_str()))
 }
 
 async fn certificate(app: &TestApp, id: i64) -> Value {

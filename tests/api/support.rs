@@ -480,6 +480,21 @@ impl TestApp {
         Resp::read(req.send().await.expect("request")).await
     }
 
+    /// The background jobs of `kind` (`GET /api/v1/jobs?kind=`), soonest due first.
+    pub async fn jobs(&self, kind: &str) -> Vec<Value> {
+        self.call(
+            Method::GET,
+            &format!("/api/v1/jobs?kind={kind}"),
+            Some(&self.admin_key),
+            None,
+        )
+        .await
+        .ok()
+        .as_array()
+        .expect("a list of jobs")
+        .clone()
+    }
+
     pub fn certs_path(&self, project: &Project) -> String {
         format!("/api/v1/projects/{}/certificates", project.id)
     }

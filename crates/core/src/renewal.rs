@@ -157,13 +157,15 @@ impl Core {
             .renew_at(summary.not_before, summary.not_after)
             .map(|due| due - now)
             .filter(|wait| wait.is_positive());
-        let Some((_, Some(state))) = self.store.certificate_with_order(record.id).await? else {
+        // Without an ACME issuer configured, no certificate can be one's: no lookups.
+        let Some(acme) = self.issuance.as_ref().and_then(|i| i.acme.as_ref()) else {
             return Ok(by_fraction);
         };
-        let acme = match self.issuance.as_ref().and_then(|i| i.acme.as_ref()) {
-            Some(acme) if state.issuer == crate::issuance::IssuerKind::Acme.as_str() => acme,
+        match self.store.certificate_with_order(record.id).await? {
+            Some((_, Some(state)))
+                if state.issuer == crate::issuance::IssuerKind::Acme.as_str() => {}
             _ => return Ok(by_fraction),
-        };
+        }
         let Some(der) = self
             .store
             .certificate_material(record.id)

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use certkeeper_core::scheduler::{Scheduler, SchedulerConfig};
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::Client;
@@ -14,17 +13,7 @@ use crate::support::{Db, TestApp, both_databases};
 both_databases!(a_validation_its_node_left_is_finished_by_the_job);
 
 async fn acme_jobs(app: &TestApp) -> Vec<Value> {
-    app.call(
-        Method::GET,
-        "/api/v1/jobs?kind=acme-validate",
-        Some(&app.admin_key),
-        None,
-    )
-    .await
-    .ok()
-    .as_array()
-    .unwrap()
-    .clone()
+    app.jobs("acme-validate").await
 }
 
 async fn a_validation_its_node_left_is_finished_by_the_job(db: Db) {
